@@ -1,0 +1,57 @@
+// TokenAuth: passwords and bearer tokens for chatcored.
+//
+// Passwords are hashed with libsodium's crypto_pwhash_str (Argon2id, a
+// memory-hard KDF). Tokens are 32 random bytes (randombytes_buf), handed to
+// the client as 64 hex characters; only their SHA-256 (crypto_hash_sha256)
+// is stored, so a leaked database holds no usable token. Tokens expire
+// (token_ttl_ms) and are revocable (logout).
+//
+// Implements chatcore::Authenticator for the WebSocket Hello; the
+// credential_key it reports is the token's hash, so revocation can close
+// the sessions opened with that token (Engine::revoke_credential).
+//
+// Threading: owner thread (it calls the Store, which is thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "chatcore/authenticator.hpp"
+#include "chatcore/clock.hpp"
+#include "chatcore/store.hpp"
+
+namespace chatcored {
+
+class TokenAuth final : public chatcore::Authenticator {
+ public:
+  TokenAuth(chatcore::Store& store, const chatcore::Clock& clock, std::int64_t token_ttl_ms);
+
+  // chatcore::Authenticator: kUnauthenticated for unknown/expired/revoked.
+  chatcore::Result<chatcore::Identity> authenticate(std::string_view token) override;
+
+  // Argon2id hash string of a password (kInternal if libsodium fails, e.g.
+  // out of memory).
+  chatcore::Result<std::string> hash_password(std::string_view password);
+  bool verify_password(std::string_view hash, std::string_view password);
+
+  struct Issued {
+    std::string token;           // give to the client; never stored
+    std::string credential_key;  // hex SHA-256 of the token
+  };
+  // A fresh token for `user`, stored hashed with its expiry.
+  chatcore::Result<Issued> issue(chatcore::UserId user);
+  // Deletes the token; returns its credential_key (for
+  // Engine::revoke_credential). kUnauthenticated if it was not valid.
+  chatcore::Result<std::string> revoke(std::string_view token);
+
+  // "Bearer <token>" -> identity, the HTTP form of authenticate().
+  chatcore::Result<chatcore::Identity> authenticate_header(std::string_view authorization);
+
+ private:
+  chatcore::Store& store_;
+  const chatcore::Clock& clock_;
+  std::int64_t ttl_ms_;
+};
+
+}  // namespace chatcored

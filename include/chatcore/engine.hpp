@@ -1,0 +1,194 @@
+// Engine: the façade an embedding application or transport holds.
+//
+// The engine speaks the chatcore wire protocol (schema/wire.fbs) with
+// sessions handed to it by a transport, and offers the same operations as
+// C++ calls (for an HTTP API, a bot, a test). It owns the rules: who may
+// read and write where, validation and limits, Snowflake ids, ordering,
+// inbox sync, presence, and the commit pipeline that makes acks mean
+// "durable".
+//
+// THREADING (docs/architecture.md has the whole picture)
+//  * The engine has one OWNER THREAD (the "network thread": the thread that
+//    constructed it, e.g. the lws service loop). Every public method except
+//    those marked "any thread" must be called on it. Sessions, the
+//    Notifier and completion callbacks are called only on it.
+//  * Commits run on the engine's STORAGE THREAD (an asio::io_context with
+//    one thread), which drains every pending send into one batch and calls
+//    Store::commit once per batch (group commit). Completed batches are
+//    queued back to the owner thread; the engine then calls the wakeup
+//    function (set_wakeup) FROM THE STORAGE THREAD, and the transport must
+//    soon call poll() on the owner thread (chatcored: lws_cancel_service).
+//  * With EngineOptions::storage_thread = false there is no storage thread:
+//    pending sends are committed, as one batch, inside poll(). Useful for
+//    single-threaded embedding and deterministic tests.
+//  * Store reads (history, sync catch-up, membership) happen on the owner
+//    thread; the Store must allow that concurrently with commit().
+//
+// PROMISES and where they are kept
+//  1. Ack only after Store::commit returned (durable per the Store's mode).
+//  2. Seqs are assigned by the Store inside the commit transaction.
+//  3. Each session has a delivered watermark; a Deliver is sent only for
+//     watermark + 1, and any gap is filled from the store, so a device sees
+//     every inbox entry after its cursor exactly once, in order.
+//  4. Idempotency is the Store's dedup key; the engine reports duplicates.
+//  5. Hello first; sends only as the session's user; reads only by members.
+//  6. Every refusal is an Error frame with a stable code; a malformed frame
+//     closes the session with CloseCode::kMalformedFrame.
+//  7. Presence: see presence.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chatcore/authenticator.hpp"
+#include "chatcore/clock.hpp"
+#include "chatcore/ids.hpp"
+#include "chatcore/limits.hpp"
+#include "chatcore/model.hpp"
+#include "chatcore/notifier.hpp"
+#include "chatcore/presence.hpp"
+#include "chatcore/session.hpp"
+#include "chatcore/status.hpp"
+#include "chatcore/store.hpp"
+
+namespace chatcore {
+
+struct EngineOptions {
+  Limits limits;
+  // Snowflake worker id of this engine (0..1023); unique per process sharing a store.
+  std::uint32_t worker_id = 0;
+  PresenceOptions presence;
+  // Most messages committed in one Store::commit call.
+  std::size_t max_commit_batch = 256;
+  // See THREADING above.
+  bool storage_thread = true;
+};
+
+using SessionId = std::uint64_t;
+
+// A send, as the HTTP API or an embedder makes it. Exactly one of
+// conversation / peer is set.
+struct SendRequest {
+  ConversationId conversation;
+  UserId peer;  // 1-on-1 by user id
+  ClientMsgId client_msg_id;
+  std::string body;
+};
+
+struct SendResult {
+  std::shared_ptr<const Message> message;
+  std::uint64_t sender_inbox_seq = 0;  // 0 for a duplicate
+  bool duplicate = false;
+};
+
+// Cumulative counters, for /metrics. Read on the owner thread.
+struct EngineStats {
+  std::uint64_t sessions_open = 0;       // gauge: sessions currently open
+  std::uint64_t sessions_authenticated = 0;  // gauge
+  std::uint64_t messages_committed = 0;  // counter: new messages stored
+  std::uint64_t messages_duplicate = 0;  // counter: idempotent resends
+  std::uint64_t deliveries = 0;          // counter: Deliver frames sent
+  std::uint64_t commit_batches = 0;      // counter: Store::commit calls
+  std::uint64_t errors_sent = 0;         // counter: Error frames sent
+  std::uint64_t rate_limited = 0;        // counter
+  std::uint64_t slow_consumer_closes = 0;
+  std::uint64_t pending_commits = 0;     // gauge: sends waiting for a commit
+  std::uint64_t users_online = 0;        // gauge
+};
+
+class Engine {
+ public:
+  // `store`, `auth`, `clock` and `notifier` (optional) must outlive the
+  // engine. The calling thread becomes the owner thread.
+  Engine(EngineOptions options, Store& store, Authenticator& auth,
+         const Clock& clock = SystemClock::instance(), Notifier* notifier = nullptr);
+  // Stops the storage thread after it finishes the batch in flight. Call
+  // shutdown() first to deliver pending acks.
+  ~Engine();
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ANY THREAD (set once, before traffic): called from the storage thread
+  // whenever completions wait for poll(). Must be cheap and thread-safe.
+  void set_wakeup(std::function<void()> wakeup);
+
+  // ---- transport side -------------------------------------------------------
+  // A new connection. The session must send Hello first.
+  SessionId connect(std::shared_ptr<Session> session);
+  // One complete inbound frame (a WebSocket message). Replies and errors go
+  // to the session; a malformed frame closes it.
+  void on_frame(SessionId id, std::span<const std::uint8_t> frame);
+  // The transport's outbound queue drained below Limits::outbound_soft_bytes:
+  // the engine resumes feeding an inbox catch-up that it paused.
+  void on_writable(SessionId id);
+  // The connection is gone. `clean` is true for a close the client asked for
+  // (its user goes offline at once if this was the last session); false for
+  // a dropped connection (offline only after the presence timeout).
+  void disconnect(SessionId id, bool clean);
+  // Runs completions: acks, deliveries, push notifications, callbacks.
+  // Returns how many batches it processed.
+  std::size_t poll();
+  // Expires presence (heartbeat timeouts) and closes silent sessions. Call
+  // about once a second.
+  void tick();
+
+  // ---- programmatic API (owner thread) --------------------------------------
+  // The same path as a WebSocket Send: authorise, validate, rate-limit,
+  // commit, then `done` is called from poll() once durable (or at once on a
+  // refusal). Deliveries to the members' sessions follow as usual.
+  void send_message(UserId sender, SendRequest request,
+                    std::function<void(Result<SendResult>)> done);
+  // History of a conversation `reader` belongs to (kPermissionDenied otherwise).
+  Result<std::vector<std::shared_ptr<const Message>>> history(UserId reader,
+                                                              ConversationId conv,
+                                                              const HistoryQuery& query);
+  // Whether `reader` may read/write `conv`. OK, kPermissionDenied, kNotFound,
+  // or kInvalidArgument (malformed id).
+  Status check_member(UserId reader, ConversationId conv);
+
+  // Groups with the membership rules: the creator owns the group; only the
+  // owner/admins add members; the owner/admins remove members and anyone may
+  // remove themselves; the owner cannot leave (kFailedPrecondition).
+  Result<GroupId> create_group(UserId creator, std::string_view name,
+                               std::span<const UserId> members);
+  Status add_member(UserId actor, GroupId group, UserId user);
+  Status remove_member(UserId actor, GroupId group, UserId user);
+  // Members of a group `asker` belongs to, each with presence.
+  Result<std::vector<std::pair<Member, PresenceInfo>>> group_members(UserId asker, GroupId group);
+
+  // After a kRateLimited refusal: milliseconds until `user` may send again
+  // (0: now). For Error.retry_after_ms and HTTP Retry-After.
+  std::uint32_t send_retry_after_ms(UserId user);
+
+  // Presence of any user (online from live sessions, last seen from the store).
+  PresenceInfo presence_of(UserId user);
+  // Records that `user` read `conv` up to `seq` (a member only).
+  Status mark_read(UserId user, ConversationId conv, std::uint64_t seq);
+
+  // Closes (CloseCode::kUnauthenticated, clean) every session opened with
+  // this credential (Identity::credential_key): logout, token revocation.
+  void revoke_credential(std::string_view credential_key);
+
+  // Graceful stop: new sends are refused with kUnavailable, every pending
+  // commit is finished and acked, then every session is closed with
+  // CloseCode::kGoingAway. Blocks the owner thread until the storage thread
+  // is idle. Idempotent.
+  void shutdown();
+
+  EngineStats stats() const;
+  const EngineOptions& options() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chatcore
