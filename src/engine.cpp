@@ -200,12 +200,18 @@ struct Engine::Impl {
   }
 
   void went_offline(UserId user, std::int64_t last_seen_ms) {
-    store.set_last_seen(user, last_seen_ms);
+    // Remembered here until the deferred store write has surely landed, so
+    // presence_of never reads an older value in between.
+    recent_last_seen[user] = last_seen_ms;
+    defer_write([this, user, last_seen_ms] { store.set_last_seen(user, last_seen_ms); });
     broadcast_presence(PresenceInfo{user, false, last_seen_ms});
   }
 
   PresenceInfo presence_of(UserId user) {
     if (presence.is_online(user)) return {user, true, presence.last_activity_ms(user)};
+    if (auto it = recent_last_seen.find(user); it != recent_last_seen.end()) {
+      return {user, false, it->second};
+    }
     auto seen = store.last_seen(user);
     return {user, false, seen.is_ok() ? *seen : 0};
   }
@@ -305,14 +311,31 @@ struct Engine::Impl {
     if (schedule) asio::post(io, [this] { drain_one_batch(); });
   }
 
+  // Small writes that need no reply (device cursors, last seen) go to the
+  // storage thread too, so the owner thread never waits on LMDB's writer
+  // lock or an fsync. Without a storage thread they run at once.
+  void defer_write(std::function<void()> write) {
+    if (!options.storage_thread) return write();
+    bool schedule = false;
+    {
+      std::lock_guard lock(mu);
+      side_writes.push_back(std::move(write));
+      if (!drain_scheduled) drain_scheduled = schedule = true;
+    }
+    if (schedule) asio::post(io, [this] { drain_one_batch(); });
+  }
+
   // Storage thread (or poll() without one): commits one batch of everything
-  // waiting, hands it back to the owner thread. Returns false if idle.
+  // waiting, runs the deferred side writes, hands the batch back to the
+  // owner thread. Returns false if there was nothing to do.
   bool drain_one_batch() {
     CompletedBatch batch;
+    std::vector<std::function<void()>> side;
     {
       std::lock_guard lock(mu);
       std::size_t n = std::min(waiting.size(), options.max_commit_batch);
-      if (n == 0) {
+      side.swap(side_writes);
+      if (n == 0 && side.empty()) {
         drain_scheduled = false;
         return false;
       }
@@ -322,16 +345,20 @@ struct Engine::Impl {
         waiting.pop_front();
       }
     }
-    std::vector<NewMessage> messages;
-    messages.reserve(batch.sends.size());
-    for (auto& p : batch.sends) messages.push_back(p.message);
-    batch.outcomes = store.commit(messages);
+    bool committed = !batch.sends.empty();
+    if (committed) {
+      std::vector<NewMessage> messages;
+      messages.reserve(batch.sends.size());
+      for (auto& p : batch.sends) messages.push_back(p.message);
+      batch.outcomes = store.commit(messages);
+    }
+    for (auto& write : side) write();
     std::function<void()> wake;
     {
       std::lock_guard lock(mu);
-      completed.push_back(std::move(batch));
+      if (committed) completed.push_back(std::move(batch));
       if (options.storage_thread) {
-        if (!waiting.empty()) {
+        if (!waiting.empty() || !side_writes.empty()) {
           asio::post(io, [this] { drain_one_batch(); });  // drain_scheduled stays true
         } else {
           drain_scheduled = false;
@@ -339,8 +366,10 @@ struct Engine::Impl {
       }
       wake = wakeup;
     }
-    completed_cv.notify_all();
-    if (wake) wake();
+    if (committed) {
+      completed_cv.notify_all();
+      if (wake) wake();
+    }
     return true;
   }
 
@@ -436,7 +465,9 @@ struct Engine::Impl {
     // A cursor beyond the inbox (a wiped server, a confused client) would
     // silently swallow future entries: clamp it; Welcome tells the head.
     s.delivered = std::min<std::uint64_t>(hello.cursor(), known);
-    store.set_device_cursor(s.user, s.device_id, s.delivered);
+    defer_write([this, user = s.user, device = s.device_id, cursor = s.delivered] {
+      store.set_device_cursor(user, device, cursor);
+    });
 
     internal::WelcomeInfo w;
     w.user = s.user;
@@ -448,6 +479,7 @@ struct Engine::Impl {
     w.session_id = s.id;
     send_to(s, internal::encode_welcome(rid, w));
 
+    recent_last_seen.erase(s.user);
     if (presence.session_started(s.user, s.id)) {
       broadcast_presence(PresenceInfo{s.user, true, clock.now_ms()});
     }
@@ -484,7 +516,9 @@ struct Engine::Impl {
     auto items = store.read_inbox(s.user, sync.after_inbox_seq(), limit);
     if (!items.is_ok()) return send_error(s, rid, items.status());
     auto head = store.inbox_head(s.user);
-    store.set_device_cursor(s.user, s.device_id, sync.after_inbox_seq());
+    defer_write([this, user = s.user, device = s.device_id, cursor = sync.after_inbox_seq()] {
+      store.set_device_cursor(user, device, cursor);
+    });
     send_to(s, internal::encode_sync_batch(rid, *items, head.is_ok() ? *head : 0));
   }
 
@@ -614,6 +648,9 @@ struct Engine::Impl {
   std::unordered_map<SessionId, SessionState> sessions;
   std::unordered_map<UserId, std::vector<SessionId>> user_sessions;
   std::unordered_map<UserId, std::uint64_t> known_head;  // users with sessions only
+  // Last seen of users who went offline while this engine ran (16 bytes a
+  // user; cleared for a user when they come back online).
+  std::unordered_map<UserId, std::int64_t> recent_last_seen;
   std::uint64_t pending_sends = 0;
   bool shutting_down = false;
   std::int64_t last_sweep_ms = 0;
@@ -623,6 +660,7 @@ struct Engine::Impl {
   std::condition_variable completed_cv;
   std::deque<PendingSend> waiting;
   std::deque<CompletedBatch> completed;
+  std::vector<std::function<void()>> side_writes;
   bool drain_scheduled = false;
   std::function<void()> wakeup;
 
