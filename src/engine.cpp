@@ -373,17 +373,30 @@ struct Engine::Impl {
     return true;
   }
 
+  void post(std::function<void()> task) {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(mu);
+      posted.push_back(std::move(task));
+      wake = wakeup;
+    }
+    if (wake) wake();
+  }
+
   std::size_t poll() {
     if (!options.storage_thread) {
       while (drain_one_batch()) {
       }
     }
     std::deque<CompletedBatch> ready;
+    std::vector<std::function<void()>> tasks;
     {
       std::lock_guard lock(mu);
       ready.swap(completed);
+      tasks.swap(posted);
     }
     for (auto& batch : ready) complete(batch);
+    for (auto& task : tasks) task();
     return ready.size();
   }
 
@@ -661,6 +674,7 @@ struct Engine::Impl {
   std::deque<PendingSend> waiting;
   std::deque<CompletedBatch> completed;
   std::vector<std::function<void()>> side_writes;
+  std::vector<std::function<void()>> posted;  // Engine::post, for the owner thread
   bool drain_scheduled = false;
   std::function<void()> wakeup;
 
@@ -681,6 +695,8 @@ void Engine::set_wakeup(std::function<void()> wakeup) {
   std::lock_guard lock(impl_->mu);
   impl_->wakeup = std::move(wakeup);
 }
+
+void Engine::post(std::function<void()> task) { impl_->post(std::move(task)); }
 
 SessionId Engine::connect(std::shared_ptr<Session> session) {
   SessionId id = impl_->next_session_id++;

@@ -119,6 +119,12 @@ class Engine {
   // whenever completions wait for poll(). Must be cheap and thread-safe.
   void set_wakeup(std::function<void()> wakeup);
 
+  // ANY THREAD: runs `task` on the owner thread, inside the next poll(), and
+  // wakes the owner thread like a completed commit does. For work finished
+  // elsewhere (a password hash on a worker thread) that must continue where
+  // sessions and the engine live. Tasks run in the order posted.
+  void post(std::function<void()> task);
+
   // ---- transport side -------------------------------------------------------
   // A new connection. The session must send Hello first.
   SessionId connect(std::shared_ptr<Session> session);

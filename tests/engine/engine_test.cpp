@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "chatcore/memory_store.hpp"
 #include "support/fake_session.hpp"
@@ -479,4 +481,20 @@ TEST_CASE("send_message (the HTTP path) shares the rules and the pipeline") {
   CHECK((*got)->message->seq == 1);
   CHECK((*got)->sender_inbox_seq == 1);
   CHECK(bob.delivered_bodies() == std::vector<std::string>{"api"});
+}
+
+TEST_CASE("post runs tasks on the owner thread inside poll, in order, with a wakeup") {
+  World w;
+  std::atomic<int> wakeups{0};
+  w.engine->set_wakeup([&] { ++wakeups; });
+  std::vector<int> order;
+  std::thread worker([&] {
+    w.engine->post([&] { order.push_back(1); });
+    w.engine->post([&] { order.push_back(2); });
+  });
+  worker.join();
+  CHECK(order.empty());  // nothing runs outside poll()
+  CHECK(wakeups.load() == 2);
+  w.engine->poll();
+  CHECK(order == std::vector<int>{1, 2});
 }
