@@ -58,6 +58,29 @@ struct CompletedBatch {
   std::vector<CommitOutcome> outcomes;
 };
 
+// One Deliver frame per committed message, patched per recipient: the body
+// is encoded once however many inboxes and sessions it reaches (a 100-member
+// group costs one encode, not 100). inbox_seq is never 0, so the field is
+// always present in the buffer and can be overwritten in place.
+class DeliverFrame {
+ public:
+  explicit DeliverFrame(const Message& m) : message_(m) {}
+  const std::vector<std::uint8_t>& for_seq(std::uint64_t inbox_seq) {
+    if (bytes_.empty()) {
+      bytes_ = encode_deliver(inbox_seq, message_);
+      return bytes_;
+    }
+    auto* frame = flatbuffers::GetMutableRoot<wire::Frame>(bytes_.data());
+    auto* deliver = static_cast<wire::Deliver*>(frame->mutable_body());
+    if (!deliver->mutate_inbox_seq(inbox_seq)) bytes_ = encode_deliver(inbox_seq, message_);
+    return bytes_;
+  }
+
+ private:
+  const Message& message_;
+  std::vector<std::uint8_t> bytes_;
+};
+
 bool is_client_frame(wire::Body type) {
   switch (type) {
     case wire::Body::Hello:
@@ -170,13 +193,11 @@ struct Engine::Impl {
     }
   }
 
-  void deliver_live(SessionState& s, std::uint64_t inbox_seq, const Message& m,
-                    std::vector<std::uint8_t>& encoded) {
+  void deliver_live(SessionState& s, std::uint64_t inbox_seq, DeliverFrame& frame) {
     if (s.closing || !s.authenticated || inbox_seq <= s.delivered) return;
     if (inbox_seq == s.delivered + 1 &&
         s.session->queued_bytes() < options.limits.outbound_soft_bytes) {
-      if (encoded.empty()) encoded = encode_deliver(inbox_seq, m);
-      send_to(s, encoded);
+      send_to(s, frame.for_seq(inbox_seq));
       ++stats.deliveries;
       s.delivered = inbox_seq;
       return;
@@ -349,7 +370,9 @@ struct Engine::Impl {
     if (committed) {
       std::vector<NewMessage> messages;
       messages.reserve(batch.sends.size());
-      for (auto& p : batch.sends) messages.push_back(p.message);
+      // Moved, not copied: a body can be 400 KB, and after the commit only
+      // the sender (a plain id, unaffected by the move) is read again.
+      for (auto& p : batch.sends) messages.push_back(std::move(p.message));
       batch.outcomes = store.commit(messages);
     }
     for (auto& write : side) write();
@@ -426,6 +449,7 @@ struct Engine::Impl {
       // (including its own other devices) sees it delivered.
       p.done(Result<SendResult>(result));
       if (out.duplicate) continue;
+      DeliverFrame frame(*out.message);
       for (const auto& [user, seq] : out.inbox) {
         auto it = user_sessions.find(user);
         if (it == user_sessions.end()) {
@@ -434,9 +458,8 @@ struct Engine::Impl {
         }
         std::uint64_t& head = head_of(user);
         head = std::max(head, seq);
-        std::vector<std::uint8_t> encoded;
         for (SessionId sid : it->second) {
-          if (auto* s = find(sid)) deliver_live(*s, seq, *out.message, encoded);
+          if (auto* s = find(sid)) deliver_live(*s, seq, frame);
         }
       }
     }

@@ -498,3 +498,22 @@ TEST_CASE("post runs tasks on the owner thread inside poll, in order, with a wak
   w.engine->poll();
   CHECK(order == std::vector<int>{1, 2});
 }
+
+TEST_CASE("one group message reaches each member at that member's own inbox seq") {
+  World w;
+  auto g = w.engine->create_group(UserId(1), "g", std::vector<UserId>{UserId(2), UserId(3)});
+  REQUIRE(g.is_ok());
+  TestClient alice(*w.engine), bob(*w.engine), carol(*w.engine);
+  alice.hello(1);
+  bob.hello(2);
+  carol.hello(3);
+  alice.send_to_peer(3, 1, "dm first");  // alice and carol: inbox 1; bob: nothing yet
+  w.engine->poll();
+  alice.send_to_conv(ConversationId::group(*g), 2, "to the group");
+  w.engine->poll();
+  CHECK(alice.delivered_seqs() == std::vector<std::uint64_t>{1, 2});
+  CHECK(carol.delivered_seqs() == std::vector<std::uint64_t>{1, 2});
+  CHECK(bob.delivered_seqs() == std::vector<std::uint64_t>{1});
+  CHECK(bob.delivered_bodies() == std::vector<std::string>{"to the group"});
+  CHECK(carol.delivered_bodies() == std::vector<std::string>{"dm first", "to the group"});
+}
