@@ -42,8 +42,8 @@ Status check_user_name(std::string_view name) {
 
 Status check_token_hash(std::string_view hash) {
   if (hash.empty() || hash.size() > kMaxTokenHashBytes) {
-    return Status::invalid_argument("token hash must be 1.." +
-                                    std::to_string(kMaxTokenHashBytes) + " bytes");
+    return Status::invalid_argument("token hash must be 1.." + std::to_string(kMaxTokenHashBytes) +
+                                    " bytes");
   }
   return Status::ok();
 }
@@ -434,9 +434,9 @@ std::vector<CommitOutcome> MemoryStore::commit(std::span<const NewMessage> batch
       out.duplicate = true;
       continue;
     }
-    auto& conv = state_->conversations
-                     .try_emplace(in.conversation, State::Conversation{{}, in.sent_at_ms})
-                     .first->second;
+    auto& conv =
+        state_->conversations.try_emplace(in.conversation, State::Conversation{{}, in.sent_at_ms})
+            .first->second;
     auto msg = std::make_shared<Message>();
     msg->id = in.id;
     msg->conversation = in.conversation;

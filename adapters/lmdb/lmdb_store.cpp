@@ -1,0 +1,1403 @@
+// LmdbStore: the Store contract on LMDB. See lmdb_store.hpp for the manual.
+//
+// Design notes.
+//
+// Tables. One named sub-database per table, all in one environment, so one
+// write transaction covers a message, its inbox entries and its dedup key.
+// Keys are fixed-width big-endian integers (plus a byte string for names,
+// token hashes and device ids): memcmp order is numeric order, and the first
+// 8 bytes are the partition (a user, a conversation, a group).
+//
+//   meta            "schema_version" | "next_user_id" | "next_group_id" -> u64
+//   users           uid               -> User fields
+//   user_names      name              -> uid
+//   passwords       uid               -> hash
+//   tokens          token_hash        -> (uid, expires_at)
+//   groups          gid               -> (name, owner, created_at)
+//   members         (gid, uid)        -> role
+//   user_groups     (uid, gid)        -> ""
+//   contacts        (owner, contact)  -> added_at
+//   watchers        (contact, owner)  -> ""
+//   messages        (conv, seq)       -> (id, sender, client_msg_id, sent_at, body)
+//   conv_state      conv              -> (last_seq, last_message_id, last_activity)
+//   inbox           (uid, inbox_seq)  -> (conv, seq, message_id)
+//   dedup           (sender, client_msg_id) -> (conv, seq)
+//   user_convs      (uid, conv)       -> ""     direct conversations only
+//   device_cursors  (uid, device_id)  -> inbox_seq
+//   read_cursors    (uid, conv)       -> seq
+//   last_seen       uid               -> at_ms
+//
+// An inbox head is never stored: it is the last key of the user's range,
+// one cursor step, so it cannot drift from the entries themselves.
+//
+// Records. Values are a private codec: a version byte, then fixed-width
+// big-endian integers and varint-length-prefixed byte strings. A record that
+// fails to decode is reported as kInternal, never guessed at.
+//
+// Errors inside a transaction. The Txn/Cursor helpers and the codec throw
+// TxnFailure, and the transaction boundary (Impl::read / Impl::write) catches
+// it, aborts the transaction and turns it into a Status. TxnFailure never
+// leaves this file. This keeps each operation a straight line of reads and
+// writes, and guarantees that any failure discards the whole transaction.
+//
+// Locking. mdb_env_set_mapsize (map growth) requires that no transaction
+// is open in the process, while reads run concurrently from any thread
+// (MDB_NOTLS) with the single writer. Every transaction therefore holds
+// txn_mu shared for its lifetime; growth takes it exclusively. New
+// transactions first pass gate_mu, which a pending growth holds, so a steady
+// stream of overlapping reads cannot starve the growth (std::shared_mutex
+// prefers readers on glibc). write_mu serialises the writers of this process
+// before they touch txn_mu, so no writer ever waits for LMDB's own writer
+// lock while holding txn_mu shared (which would stall a pending growth).
+#include "chatcore/lmdb_store.hpp"
+
+#include <fmt/core.h>
+#include <lmdb.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <system_error>
+#include <utility>
+
+namespace chatcore {
+
+namespace {
+
+constexpr std::uint64_t kSchemaVersion = 1;
+constexpr std::uint8_t kRecordVersion = 1;
+
+// Key bounds (LMDB keys are at most 511 bytes); MemoryStore enforces the same.
+constexpr std::size_t kMaxUserNameBytes = 64;
+constexpr std::size_t kMaxTokenHashBytes = 256;
+constexpr std::size_t kMaxDeviceIdBytes = 256;
+
+// Doubling from 1 MiB, 40 growths reach far beyond any disk; the cap only
+// turns a logic error into an error instead of an endless loop.
+constexpr int kMaxRetries = 40;
+
+// Not an LMDB or errno code: a record that does not decode.
+constexpr int kCorruptRecord = std::numeric_limits<int>::min();
+
+enum Db : unsigned {
+  kMeta,
+  kUsers,
+  kUserNames,
+  kPasswords,
+  kTokens,
+  kGroups,
+  kMembers,
+  kUserGroups,
+  kContacts,
+  kWatchers,
+  kMessages,
+  kConvState,
+  kInbox,
+  kDedup,
+  kUserConvs,
+  kDeviceCursors,
+  kReadCursors,
+  kLastSeen,
+  kDbCount,
+};
+
+constexpr std::array<const char*, kDbCount> kDbNames = {
+    "meta",    "users",       "user_names", "passwords",      "tokens",       "groups",
+    "members", "user_groups", "contacts",   "watchers",       "messages",     "conv_state",
+    "inbox",   "dedup",       "user_convs", "device_cursors", "read_cursors", "last_seen",
+};
+
+using DbTable = std::array<MDB_dbi, kDbCount>;
+
+// A failure inside a transaction body; see the file comment.
+struct TxnFailure {
+  int rc;
+  std::string what;  // the failing operation, e.g. "mdb_put(messages)"
+};
+
+[[noreturn]] void fail(int rc, std::string what) { throw TxnFailure{rc, std::move(what)}; }
+
+Status to_status(int rc, std::string_view what, const std::string& path) {
+  if (rc == kCorruptRecord) {
+    return Status::internal(fmt::format("lmdb {}: {}: record does not decode", path, what));
+  }
+  std::string msg = fmt::format("lmdb {}: {}: {}", path, what, mdb_strerror(rc));
+  switch (rc) {
+    case MDB_MAP_FULL:
+    case MDB_READERS_FULL:
+    case MDB_MAP_RESIZED:
+      return Status::unavailable(std::move(msg));
+    default:
+      // Positive codes are errno values from the OS (I/O, permissions,
+      // space): the same call may work once the environment is fixed.
+      // Negative codes are LMDB's own: corruption and misuse.
+      return rc > 0 ? Status::unavailable(std::move(msg)) : Status::internal(std::move(msg));
+  }
+}
+
+// ---- byte helpers -------------------------------------------------------------
+
+void store_be64(unsigned char* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<unsigned char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+std::uint64_t load_be64(const void* data) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+std::string_view as_view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+MDB_val as_val(std::string_view s) { return {s.size(), const_cast<char*>(s.data())}; }
+
+// A key built in place: big-endian integers and raw bytes, no allocation.
+class Key {
+ public:
+  Key& u64(std::uint64_t v) {
+    reserve(8);
+    store_be64(buf_.data() + n_, v);
+    n_ += 8;
+    return *this;
+  }
+  Key& bytes(std::string_view b) {
+    reserve(b.size());
+    std::memcpy(buf_.data() + n_, b.data(), b.size());
+    n_ += b.size();
+    return *this;
+  }
+  Key& bytes(const ClientMsgId& id) {
+    return bytes({reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size()});
+  }
+  std::string_view view() const { return {reinterpret_cast<const char*>(buf_.data()), n_}; }
+
+ private:
+  void reserve(std::size_t more) {
+    // Callers validate lengths first; this guards the buffer regardless.
+    if (n_ + more > buf_.size()) fail(MDB_BAD_VALSIZE, "building a key");
+  }
+  std::array<unsigned char, 16 + kMaxTokenHashBytes> buf_{};
+  std::size_t n_ = 0;
+};
+
+// ---- record codec -----------------------------------------------------------------
+
+class Encoder {
+ public:
+  Encoder() { buf_.push_back(static_cast<char>(kRecordVersion)); }
+  Encoder& u8(std::uint8_t v) {
+    buf_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  Encoder& u64(std::uint64_t v) {
+    unsigned char b[8];
+    store_be64(b, v);
+    buf_.append(reinterpret_cast<const char*>(b), 8);
+    return *this;
+  }
+  Encoder& i64(std::int64_t v) { return u64(static_cast<std::uint64_t>(v)); }
+  // A varint length, then the bytes.
+  Encoder& bytes(std::string_view s) {
+    std::uint64_t n = s.size();
+    do {
+      auto b = static_cast<std::uint8_t>(n & 0x7f);
+      n >>= 7;
+      buf_.push_back(static_cast<char>(n != 0 ? b | 0x80 : b));
+    } while (n != 0);
+    buf_.append(s);
+    return *this;
+  }
+  Encoder& fixed(const ClientMsgId& id) {
+    buf_.append(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+    return *this;
+  }
+  std::string_view view() const { return buf_; }
+
+ private:
+  std::string buf_;
+};
+
+class Decoder {
+ public:
+  Decoder(std::string_view in, Db db) : in_(in), db_(db) {
+    if (u8() != kRecordVersion) corrupt();
+  }
+  std::uint8_t u8() {
+    need(1);
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  std::uint64_t u64() {
+    need(8);
+    std::uint64_t v = load_be64(in_.data() + pos_);
+    pos_ += 8;
+    return v;
+  }
+  std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
+  std::string bytes() {
+    std::uint64_t n = 0;
+    for (int shift = 0;; shift += 7) {
+      if (shift > 63) corrupt();
+      std::uint8_t b = u8();
+      n |= std::uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) break;
+    }
+    need(n);
+    std::string s(in_.substr(pos_, n));
+    pos_ += n;
+    return s;
+  }
+  void fixed(ClientMsgId& id) {
+    need(id.bytes.size());
+    std::memcpy(id.bytes.data(), in_.data() + pos_, id.bytes.size());
+    pos_ += id.bytes.size();
+  }
+  // Every record is decoded whole; trailing bytes mean a wrong layout.
+  void finish() const {
+    if (pos_ != in_.size()) corrupt();
+  }
+
+ private:
+  void need(std::uint64_t n) const {
+    if (n > in_.size() - pos_) corrupt();
+  }
+  [[noreturn]] void corrupt() const {
+    fail(kCorruptRecord, std::string("a record of ") + kDbNames[db_]);
+  }
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  Db db_;
+};
+
+// ---- transactions and cursors -------------------------------------------------------
+
+// Aborts the transaction unless it was released to mdb_txn_commit.
+class TxnHandle {
+ public:
+  explicit TxnHandle(MDB_txn* txn) : txn_(txn) {}
+  ~TxnHandle() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+  }
+  TxnHandle(const TxnHandle&) = delete;
+  TxnHandle& operator=(const TxnHandle&) = delete;
+  MDB_txn* release() { return std::exchange(txn_, nullptr); }
+
+ private:
+  MDB_txn* txn_;
+};
+
+// An open transaction with table-level helpers. Values returned as
+// string_view point into the map and are valid until the transaction ends.
+class Txn {
+ public:
+  Txn(MDB_txn* txn, const DbTable& dbs) : txn_(txn), dbs_(dbs) {}
+
+  MDB_txn* raw() const { return txn_; }
+  MDB_dbi dbi(Db db) const { return dbs_[db]; }
+
+  std::optional<std::string_view> get(Db db, const Key& key) const {
+    MDB_val k = as_val(key.view());
+    MDB_val v;
+    int rc = mdb_get(txn_, dbs_[db], &k, &v);
+    if (rc == MDB_NOTFOUND) return std::nullopt;
+    if (rc != 0) fail(rc, std::string("mdb_get(") + kDbNames[db] + ")");
+    return as_view(v);
+  }
+  bool exists(Db db, const Key& key) const { return get(db, key).has_value(); }
+
+  void put(Db db, const Key& key, std::string_view value) {
+    MDB_val k = as_val(key.view());
+    MDB_val v = as_val(value);
+    int rc = mdb_put(txn_, dbs_[db], &k, &v, 0);
+    if (rc != 0) fail(rc, std::string("mdb_put(") + kDbNames[db] + ")");
+  }
+
+  // False if the key was absent.
+  bool del(Db db, const Key& key) {
+    MDB_val k = as_val(key.view());
+    int rc = mdb_del(txn_, dbs_[db], &k, nullptr);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) fail(rc, std::string("mdb_del(") + kDbNames[db] + ")");
+    return true;
+  }
+
+ private:
+  MDB_txn* txn_;
+  const DbTable& dbs_;
+};
+
+// A cursor over one table; closed with its scope, which always ends before
+// the transaction does.
+class Cursor {
+ public:
+  Cursor(const Txn& txn, Db db) : db_(db) {
+    int rc = mdb_cursor_open(txn.raw(), txn.dbi(db), &cursor_);
+    if (rc != 0) fail(rc, std::string("mdb_cursor_open(") + kDbNames[db] + ")");
+  }
+  ~Cursor() { mdb_cursor_close(cursor_); }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  // The first entry with a key >= `key`.
+  bool seek(const Key& key) {
+    key_ = as_val(key.view());
+    return step(MDB_SET_RANGE);
+  }
+  // The last entry with a key < `key`.
+  bool seek_before(const Key& key) { return seek(key) ? prev() : last(); }
+  bool next() { return step(MDB_NEXT); }
+  bool prev() { return step(MDB_PREV); }
+  bool last() { return step(MDB_LAST); }
+
+  std::string_view key() const { return as_view(key_); }
+  std::string_view value() const { return as_view(value_); }
+  bool has_prefix(std::uint64_t partition) const {
+    return key_.mv_size >= 8 && load_be64(key_.mv_data) == partition;
+  }
+  // The big-endian integer at byte `offset` of the key.
+  std::uint64_t key_u64(std::size_t offset) const {
+    if (key_.mv_size < offset + 8) fail(kCorruptRecord, std::string("a key of ") + kDbNames[db_]);
+    return load_be64(static_cast<const char*>(key_.mv_data) + offset);
+  }
+
+ private:
+  bool step(MDB_cursor_op op) {
+    int rc = mdb_cursor_get(cursor_, &key_, &value_, op);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) fail(rc, std::string("mdb_cursor_get(") + kDbNames[db_] + ")");
+    return true;
+  }
+  MDB_cursor* cursor_ = nullptr;
+  MDB_val key_{};
+  MDB_val value_{};
+  Db db_;
+};
+
+// Positions `c` on the last entry of `partition` (the first 8 key bytes).
+bool seek_last_in(Cursor& c, std::uint64_t partition) {
+  bool found = partition == std::numeric_limits<std::uint64_t>::max()
+                   ? c.last()
+                   : c.seek_before(Key().u64(partition + 1));
+  return found && c.has_prefix(partition);
+}
+
+// Calls fn(cursor) for every entry of `partition`, in key order.
+template <typename Fn>
+void scan_partition(const Txn& txn, Db db, std::uint64_t partition, Fn&& fn) {
+  Cursor c(txn, db);
+  for (bool ok = c.seek(Key().u64(partition)); ok && c.has_prefix(partition); ok = c.next()) {
+    fn(c);
+  }
+}
+
+// ---- validation (the same rules as MemoryStore) ---------------------------------------
+
+Status check_user_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxUserNameBytes) {
+    return Status::invalid_argument(
+        fmt::format("user name must be 1..{} bytes", kMaxUserNameBytes));
+  }
+  return Status::ok();
+}
+
+Status check_token_hash(std::string_view hash) {
+  if (hash.empty() || hash.size() > kMaxTokenHashBytes) {
+    return Status::invalid_argument(
+        fmt::format("token hash must be 1..{} bytes", kMaxTokenHashBytes));
+  }
+  return Status::ok();
+}
+
+Status check_device_id(std::string_view device) {
+  if (device.size() > kMaxDeviceIdBytes) {
+    return Status::invalid_argument(
+        fmt::format("device id longer than {} bytes", kMaxDeviceIdBytes));
+  }
+  return Status::ok();
+}
+
+Status check_new_message(const NewMessage& m) {
+  if (!ConversationId::from_raw(m.conversation.value)) {
+    return Status::invalid_argument(
+        fmt::format("malformed conversation id {}", m.conversation.value));
+  }
+  if (!m.sender.valid()) return Status::invalid_argument("message without a sender");
+  if (m.recipients.empty()) return Status::invalid_argument("message without recipients");
+  std::vector<UserId> sorted = m.recipients;
+  std::sort(sorted.begin(), sorted.end());
+  if (!sorted.front().valid()) return Status::invalid_argument("invalid recipient id 0");
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    return Status::invalid_argument("duplicate recipient");
+  }
+  return Status::ok();
+}
+
+std::string user_label(UserId id) { return fmt::format("user {}", id.value); }
+std::string group_label(GroupId id) { return fmt::format("group {}", id.value); }
+
+// ---- records -------------------------------------------------------------------------
+
+Key meta_key(std::string_view name) { return Key().bytes(name); }
+
+std::uint64_t read_counter(const Txn& txn, std::string_view name, std::uint64_t absent) {
+  auto v = txn.get(kMeta, meta_key(name));
+  if (!v) return absent;
+  Decoder d(*v, kMeta);
+  std::uint64_t n = d.u64();
+  d.finish();
+  return n;
+}
+
+void write_counter(Txn& txn, std::string_view name, std::uint64_t value) {
+  txn.put(kMeta, meta_key(name), Encoder().u64(value).view());
+}
+
+std::string encode_user(const User& u) {
+  return std::string(Encoder()
+                         .bytes(u.name)
+                         .bytes(u.display_name)
+                         .bytes(u.email)
+                         .bytes(u.phone)
+                         .bytes(u.about)
+                         .bytes(u.image_url)
+                         .i64(u.created_at_ms)
+                         .view());
+}
+
+std::optional<User> load_user(const Txn& txn, UserId id) {
+  auto v = txn.get(kUsers, Key().u64(id.value));
+  if (!v) return std::nullopt;
+  Decoder d(*v, kUsers);
+  User u;
+  u.id = id;
+  u.name = d.bytes();
+  u.display_name = d.bytes();
+  u.email = d.bytes();
+  u.phone = d.bytes();
+  u.about = d.bytes();
+  u.image_url = d.bytes();
+  u.created_at_ms = d.i64();
+  d.finish();
+  return u;
+}
+
+bool user_exists(const Txn& txn, UserId id) {
+  return id.valid() && txn.exists(kUsers, Key().u64(id.value));
+}
+
+std::optional<Group> load_group(const Txn& txn, GroupId id) {
+  auto v = txn.get(kGroups, Key().u64(id.value));
+  if (!v) return std::nullopt;
+  Decoder d(*v, kGroups);
+  Group g;
+  g.id = id;
+  g.name = d.bytes();
+  g.owner = UserId(d.u64());
+  g.created_at_ms = d.i64();
+  d.finish();
+  return g;
+}
+
+std::optional<MemberRole> load_role(const Txn& txn, GroupId group, UserId user) {
+  auto v = txn.get(kMembers, Key().u64(group.value).u64(user.value));
+  if (!v) return std::nullopt;
+  Decoder d(*v, kMembers);
+  std::uint8_t role = d.u8();
+  d.finish();
+  if (role > static_cast<std::uint8_t>(MemberRole::kOwner)) fail(kCorruptRecord, "a member role");
+  return static_cast<MemberRole>(role);
+}
+
+void put_member(Txn& txn, GroupId group, UserId user, MemberRole role) {
+  txn.put(kMembers, Key().u64(group.value).u64(user.value),
+          Encoder().u8(static_cast<std::uint8_t>(role)).view());
+  txn.put(kUserGroups, Key().u64(user.value).u64(group.value), {});
+}
+
+std::string encode_message(const Message& m) {
+  return std::string(Encoder()
+                         .u64(m.id.value)
+                         .u64(m.sender.value)
+                         .fixed(m.client_msg_id)
+                         .i64(m.sent_at_ms)
+                         .bytes(m.body)
+                         .view());
+}
+
+std::shared_ptr<const Message> decode_message(ConversationId conv, std::uint64_t seq,
+                                              std::string_view value) {
+  Decoder d(value, kMessages);
+  auto m = std::make_shared<Message>();
+  m->conversation = conv;
+  m->seq = seq;
+  m->id = MessageId(d.u64());
+  m->sender = UserId(d.u64());
+  d.fixed(m->client_msg_id);
+  m->sent_at_ms = d.i64();
+  m->body = d.bytes();
+  d.finish();
+  return m;
+}
+
+// The stored message at (conv, seq); its absence means a dangling reference.
+std::shared_ptr<const Message> load_message(const Txn& txn, ConversationId conv,
+                                            std::uint64_t seq) {
+  auto v = txn.get(kMessages, Key().u64(conv.value).u64(seq));
+  if (!v) {
+    fail(kCorruptRecord, fmt::format("a reference to missing message ({}, {})", conv.value, seq));
+  }
+  return decode_message(conv, seq, *v);
+}
+
+struct ConvStateRecord {
+  std::uint64_t last_seq = 0;
+  std::uint64_t last_message_id = 0;
+  std::int64_t last_activity_ms = 0;
+};
+
+std::optional<ConvStateRecord> load_conv_state(const Txn& txn, ConversationId conv) {
+  auto v = txn.get(kConvState, Key().u64(conv.value));
+  if (!v) return std::nullopt;
+  Decoder d(*v, kConvState);
+  ConvStateRecord r;
+  r.last_seq = d.u64();
+  r.last_message_id = d.u64();
+  r.last_activity_ms = d.i64();
+  d.finish();
+  return r;
+}
+
+void put_conv_state(Txn& txn, ConversationId conv, const ConvStateRecord& r) {
+  txn.put(kConvState, Key().u64(conv.value),
+          Encoder().u64(r.last_seq).u64(r.last_message_id).i64(r.last_activity_ms).view());
+}
+
+// Records a direct conversation for both participants, and its state (with
+// creation time `now_ms`) if it has none yet. Reads before writing so that
+// the common case (already known) dirties no page.
+void touch_direct(Txn& txn, ConversationId conv, std::int64_t now_ms) {
+  for (UserId u : {conv.low_user(), conv.high_user()}) {
+    Key k = Key().u64(u.value).u64(conv.value);
+    if (!txn.exists(kUserConvs, k)) txn.put(kUserConvs, k, {});
+  }
+  if (!txn.exists(kConvState, Key().u64(conv.value))) {
+    put_conv_state(txn, conv, ConvStateRecord{0, 0, now_ms});
+  }
+}
+
+std::uint64_t inbox_head_in(const Txn& txn, UserId user) {
+  Cursor c(txn, kInbox);
+  return seek_last_in(c, user.value) ? c.key_u64(8) : 0;
+}
+
+std::uint64_t decode_u64_record(std::string_view v, Db db) {
+  Decoder d(v, db);
+  std::uint64_t n = d.u64();
+  d.finish();
+  return n;
+}
+
+// LMDB wants the map size to be a multiple of the OS page size.
+std::size_t round_up_to_page(std::size_t bytes) {
+  long page = ::sysconf(_SC_PAGESIZE);
+  std::size_t p = page > 0 ? static_cast<std::size_t>(page) : 4096;
+  return (bytes + p - 1) / p * p;
+}
+
+}  // namespace
+
+// ---- the environment -------------------------------------------------------------
+
+struct LmdbStore::Impl {
+  explicit Impl(LmdbOptions opts) : options(std::move(opts)) {}
+  ~Impl() {
+    if (env == nullptr) return;
+    if (opened && options.durability == Durability::kNoSync) mdb_env_sync(env, 1);
+    mdb_env_close(env);  // also required after a failed mdb_env_open
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  Status failure(int rc, std::string_view what) const { return to_status(rc, what, options.path); }
+
+  // Holds txn_mu shared for a transaction's lifetime (see the file comment).
+  std::shared_lock<std::shared_mutex> lock_for_txn() {
+    std::lock_guard gate(gate_mu);
+    return std::shared_lock(txn_mu);
+  }
+
+  // Runs body(Txn&) -> Status in a read-only transaction.
+  template <typename Body>
+  Status read(Body&& body) {
+    for (int attempt = 0;; ++attempt) {
+      int rc = 0;
+      std::string what = "mdb_txn_begin(read)";
+      {
+        auto lock = lock_for_txn();
+        MDB_txn* raw = nullptr;
+        rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &raw);
+        if (rc == 0) {
+          TxnHandle handle(raw);
+          try {
+            Txn txn(raw, dbs);
+            return body(txn);
+          } catch (const TxnFailure& f) {
+            rc = f.rc;
+            what = f.what;
+          } catch (const std::exception& e) {
+            return Status::internal(fmt::format("lmdb {}: {}", options.path, e.what()));
+          }
+        }
+      }
+      if (rc == MDB_MAP_RESIZED && attempt < kMaxRetries) {
+        if (Status s = adopt_map_size(); !s) return s;
+        continue;
+      }
+      return failure(rc, what);
+    }
+  }
+
+  // Runs body(Txn&) -> Status in a write transaction and commits it if the
+  // body returns OK; any other Status aborts it (nothing is stored). On
+  // MDB_MAP_FULL the map doubles and the body runs again from scratch, so a
+  // body must (re)initialise everything it outputs.
+  template <typename Body>
+  Status write(Body&& body) {
+    std::lock_guard writer(write_mu);
+    for (int attempt = 0;; ++attempt) {
+      int rc = 0;
+      std::string what = "mdb_txn_begin(write)";
+      {
+        auto lock = lock_for_txn();
+        MDB_txn* raw = nullptr;
+        rc = mdb_txn_begin(env, nullptr, 0, &raw);
+        if (rc == 0) {
+          TxnHandle handle(raw);
+          try {
+            Txn txn(raw, dbs);
+            Status s = body(txn);
+            if (!s) return s;
+            // mdb_txn_commit frees the transaction even when it fails.
+            rc = mdb_txn_commit(handle.release());
+            what = "mdb_txn_commit";
+            if (rc == 0) return Status::ok();
+          } catch (const TxnFailure& f) {
+            rc = f.rc;
+            what = f.what;
+          } catch (const std::exception& e) {
+            return Status::internal(fmt::format("lmdb {}: {}", options.path, e.what()));
+          }
+        }
+      }
+      if (rc == MDB_MAP_FULL && attempt < kMaxRetries) {
+        if (Status s = grow_map(); !s) return s;
+        continue;
+      }
+      if (rc == MDB_MAP_RESIZED && attempt < kMaxRetries) {
+        if (Status s = adopt_map_size(); !s) return s;
+        continue;
+      }
+      return failure(rc, what);
+    }
+  }
+
+  // Doubles the map. Waits until no transaction is open in the process.
+  Status grow_map() {
+    std::lock_guard gate(gate_mu);
+    std::unique_lock exclusive(txn_mu);
+    std::size_t current = map_bytes.load();
+    if (current > std::numeric_limits<std::size_t>::max() / 2) {
+      return Status::unavailable(
+          fmt::format("lmdb {}: map cannot grow past {} bytes", options.path, current));
+    }
+    std::size_t next = current * 2;
+    int rc = mdb_env_set_mapsize(env, next);
+    if (rc != 0) return failure(rc, fmt::format("mdb_env_set_mapsize({})", next));
+    map_bytes.store(next);
+    return Status::ok();
+  }
+
+  // Another process grew the map: adopt its size (mdb_env_set_mapsize(0)).
+  Status adopt_map_size() {
+    std::lock_guard gate(gate_mu);
+    std::unique_lock exclusive(txn_mu);
+    int rc = mdb_env_set_mapsize(env, 0);
+    if (rc != 0) return failure(rc, "mdb_env_set_mapsize(0)");
+    MDB_envinfo info;
+    mdb_env_info(env, &info);
+    map_bytes.store(info.me_mapsize);
+    return Status::ok();
+  }
+
+  LmdbOptions options;
+  MDB_env* env = nullptr;
+  bool opened = false;  // mdb_env_open succeeded
+  DbTable dbs{};
+  std::mutex write_mu;       // one writer at a time
+  std::mutex gate_mu;        // taken by a map growth to hold back new transactions
+  std::shared_mutex txn_mu;  // shared: a transaction is open; exclusive: resizing
+  std::atomic<std::size_t> map_bytes{0};
+};
+
+Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
+  if (options.path.empty()) return Status::invalid_argument("LmdbOptions::path is empty");
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return Status::unavailable(
+        fmt::format("lmdb: cannot create directory {}: {}", options.path, ec.message()));
+  }
+  auto impl = std::make_unique<Impl>(options);
+  int rc = mdb_env_create(&impl->env);
+  if (rc != 0) {
+    impl->env = nullptr;
+    return impl->failure(rc, "mdb_env_create");
+  }
+  rc = mdb_env_set_maxdbs(impl->env, kDbCount);
+  if (rc != 0) return impl->failure(rc, "mdb_env_set_maxdbs");
+  rc = mdb_env_set_maxreaders(impl->env, options.max_readers);
+  if (rc != 0) return impl->failure(rc, "mdb_env_set_maxreaders");
+  // MDB_NOTLS: read transactions are not bound to the thread that began them
+  // and reader slots are per transaction, so any thread may read.
+  unsigned flags = MDB_NOTLS;
+  if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
+  rc = mdb_env_open(impl->env, options.path.c_str(), flags, 0664);
+  if (rc != 0) return impl->failure(rc, "mdb_env_open");
+  impl->opened = true;
+
+  // The map size is set after opening, so an environment that grew in an
+  // earlier run keeps its recorded size; a smaller one is raised to the
+  // requested initial size.
+  MDB_envinfo info;
+  mdb_env_info(impl->env, &info);
+  std::size_t map = info.me_mapsize;
+  std::size_t wanted = round_up_to_page(options.initial_map_bytes);
+  if (map < wanted) {
+    rc = mdb_env_set_mapsize(impl->env, wanted);
+    if (rc != 0) return impl->failure(rc, "mdb_env_set_mapsize");
+    map = wanted;
+  }
+  impl->map_bytes.store(map);
+
+  Impl& self = *impl;
+  Status s = impl->write([&self](Txn& txn) {
+    for (unsigned i = 0; i < kDbCount; ++i) {
+      int r = mdb_dbi_open(txn.raw(), kDbNames[i], MDB_CREATE, &self.dbs[i]);
+      if (r != 0) fail(r, std::string("mdb_dbi_open(") + kDbNames[i] + ")");
+    }
+    std::uint64_t version = read_counter(txn, "schema_version", 0);
+    if (version == 0) {
+      write_counter(txn, "schema_version", kSchemaVersion);
+    } else if (version > kSchemaVersion) {
+      return Status::failed_precondition(
+          fmt::format("lmdb {}: schema version {} is newer than this build's {}", self.options.path,
+                      version, kSchemaVersion));
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  return std::unique_ptr<LmdbStore>(new LmdbStore(std::move(impl)));
+}
+
+LmdbStore::LmdbStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LmdbStore::~LmdbStore() = default;
+
+Status LmdbStore::sync() {
+  auto lock = impl_->lock_for_txn();
+  int rc = mdb_env_sync(impl_->env, 1);
+  return rc == 0 ? Status::ok() : impl_->failure(rc, "mdb_env_sync");
+}
+
+std::size_t LmdbStore::map_bytes() const { return impl_->map_bytes.load(); }
+
+const LmdbOptions& LmdbStore::options() const { return impl_->options; }
+
+// ---- users and credentials -------------------------------------------------------
+
+Result<UserId> LmdbStore::create_user(const NewUser& user) {
+  if (Status s = check_user_name(user.name); !s) return s;
+  UserId id;
+  Status s = impl_->write([&](Txn& txn) {
+    if (txn.exists(kUserNames, Key().bytes(user.name))) {
+      return Status::already_exists(fmt::format("user name '{}' is taken", user.name));
+    }
+    std::uint64_t next = read_counter(txn, "next_user_id", 1);
+    if (next > kMaxUserId) return Status::failed_precondition("all user ids are used");
+    id = UserId(next);
+    User u;
+    u.id = id;
+    u.name = user.name;
+    u.display_name = user.display_name.empty() ? user.name : user.display_name;
+    u.email = user.email;
+    u.phone = user.phone;
+    u.created_at_ms = user.created_at_ms;
+    txn.put(kUsers, Key().u64(id.value), encode_user(u));
+    txn.put(kUserNames, Key().bytes(user.name), Encoder().u64(id.value).view());
+    write_counter(txn, "next_user_id", next + 1);
+    return Status::ok();
+  });
+  if (!s) return s;
+  return id;
+}
+
+Result<User> LmdbStore::get_user(UserId id) {
+  std::optional<User> user;
+  Status s = impl_->read([&](Txn& txn) {
+    user = load_user(txn, id);
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!user) return Status::not_found(user_label(id) + " not found");
+  return std::move(*user);
+}
+
+Result<User> LmdbStore::find_user_by_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxUserNameBytes) {
+    return Status::not_found(fmt::format("no user named '{}'", name));
+  }
+  std::optional<User> user;
+  Status s = impl_->read([&](Txn& txn) {
+    auto v = txn.get(kUserNames, Key().bytes(name));
+    if (v) user = load_user(txn, UserId(decode_u64_record(*v, kUserNames)));
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!user) return Status::not_found(fmt::format("no user named '{}'", name));
+  return std::move(*user);
+}
+
+Status LmdbStore::update_profile(UserId id, const ProfileUpdate& update) {
+  return impl_->write([&](Txn& txn) {
+    std::optional<User> user = load_user(txn, id);
+    if (!user) return Status::not_found(user_label(id) + " not found");
+    if (update.display_name) user->display_name = *update.display_name;
+    if (update.about) user->about = *update.about;
+    if (update.image_url) user->image_url = *update.image_url;
+    txn.put(kUsers, Key().u64(id.value), encode_user(*user));
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::set_password_hash(UserId id, std::string_view hash) {
+  return impl_->write([&](Txn& txn) {
+    if (!user_exists(txn, id)) return Status::not_found(user_label(id) + " not found");
+    txn.put(kPasswords, Key().u64(id.value), Encoder().bytes(hash).view());
+    return Status::ok();
+  });
+}
+
+Result<std::string> LmdbStore::get_password_hash(UserId id) {
+  std::optional<std::string> hash;
+  bool known = false;
+  Status s = impl_->read([&](Txn& txn) {
+    known = user_exists(txn, id);
+    if (auto v = txn.get(kPasswords, Key().u64(id.value))) {
+      Decoder d(*v, kPasswords);
+      hash = d.bytes();
+      d.finish();
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!known) return Status::not_found(user_label(id) + " not found");
+  if (!hash) return Status::not_found(user_label(id) + " has no password");
+  return std::move(*hash);
+}
+
+// ---- tokens ------------------------------------------------------------------------
+
+Status LmdbStore::put_token(std::string_view token_hash, const TokenRecord& record) {
+  if (Status s = check_token_hash(token_hash); !s) return s;
+  return impl_->write([&](Txn& txn) {
+    txn.put(kTokens, Key().bytes(token_hash),
+            Encoder().u64(record.user.value).i64(record.expires_at_ms).view());
+    return Status::ok();
+  });
+}
+
+Result<TokenRecord> LmdbStore::get_token(std::string_view token_hash) {
+  if (Status s = check_token_hash(token_hash); !s) return s;
+  std::optional<TokenRecord> record;
+  Status s = impl_->read([&](Txn& txn) {
+    if (auto v = txn.get(kTokens, Key().bytes(token_hash))) {
+      Decoder d(*v, kTokens);
+      TokenRecord r;
+      r.user = UserId(d.u64());
+      r.expires_at_ms = d.i64();
+      d.finish();
+      record = r;
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!record) return Status::not_found("unknown token");
+  return *record;
+}
+
+Status LmdbStore::delete_token(std::string_view token_hash) {
+  if (Status s = check_token_hash(token_hash); !s) return s;
+  return impl_->write([&](Txn& txn) {
+    txn.del(kTokens, Key().bytes(token_hash));
+    return Status::ok();
+  });
+}
+
+// ---- groups and membership -----------------------------------------------------------
+
+Result<GroupId> LmdbStore::create_group(std::string_view name, UserId owner,
+                                        std::span<const UserId> members, std::int64_t now_ms,
+                                        std::uint32_t max_members) {
+  std::set<UserId> distinct(members.begin(), members.end());
+  distinct.insert(owner);
+  // The size check comes first: it bounds the work an oversized list costs.
+  if (distinct.size() > max_members) {
+    return Status::group_full(fmt::format("a group has at most {} members", max_members));
+  }
+  GroupId id;
+  Status s = impl_->write([&](Txn& txn) {
+    for (UserId u : distinct) {
+      if (!user_exists(txn, u)) return Status::not_found(user_label(u) + " not found");
+    }
+    std::uint64_t next = read_counter(txn, "next_group_id", 1);
+    if (next > kMaxGroupId) return Status::failed_precondition("all group ids are used");
+    id = GroupId(next);
+    txn.put(kGroups, Key().u64(id.value),
+            Encoder().bytes(name).u64(owner.value).i64(now_ms).view());
+    for (UserId u : distinct) {
+      put_member(txn, id, u, u == owner ? MemberRole::kOwner : MemberRole::kMember);
+    }
+    put_conv_state(txn, ConversationId::group(id), ConvStateRecord{0, 0, now_ms});
+    write_counter(txn, "next_group_id", next + 1);
+    return Status::ok();
+  });
+  if (!s) return s;
+  return id;
+}
+
+Result<Group> LmdbStore::get_group(GroupId id) {
+  std::optional<Group> group;
+  Status s = impl_->read([&](Txn& txn) {
+    group = load_group(txn, id);
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!group) return Status::not_found(group_label(id) + " not found");
+  return std::move(*group);
+}
+
+Result<std::vector<Member>> LmdbStore::group_members(GroupId id) {
+  std::vector<Member> out;
+  Status s = impl_->read([&](Txn& txn) {
+    out.clear();
+    if (!txn.exists(kGroups, Key().u64(id.value))) {
+      return Status::not_found(group_label(id) + " not found");
+    }
+    scan_partition(txn, kMembers, id.value, [&](Cursor& c) {
+      Decoder d(c.value(), kMembers);
+      std::uint8_t role = d.u8();
+      d.finish();
+      if (role > static_cast<std::uint8_t>(MemberRole::kOwner)) {
+        fail(kCorruptRecord, "a member role");
+      }
+      out.push_back(Member{UserId(c.key_u64(8)), static_cast<MemberRole>(role)});
+    });
+    return Status::ok();
+  });
+  if (!s) return s;
+  return out;
+}
+
+Result<MemberRole> LmdbStore::member_role(GroupId group, UserId user) {
+  std::optional<MemberRole> role;
+  bool group_known = false;
+  Status s = impl_->read([&](Txn& txn) {
+    group_known = txn.exists(kGroups, Key().u64(group.value));
+    role = load_role(txn, group, user);
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!group_known) return Status::not_found(group_label(group) + " not found");
+  if (!role) {
+    return Status::not_found(user_label(user) + " is not a member of " + group_label(group));
+  }
+  return *role;
+}
+
+Status LmdbStore::add_member(GroupId group, UserId user, MemberRole role,
+                             std::uint32_t max_members) {
+  // A group has exactly one owner, fixed at creation (Group::owner).
+  if (role != MemberRole::kMember && role != MemberRole::kAdmin) {
+    return Status::invalid_argument("a member is added as kMember or kAdmin");
+  }
+  return impl_->write([&](Txn& txn) {
+    if (!txn.exists(kGroups, Key().u64(group.value))) {
+      return Status::not_found(group_label(group) + " not found");
+    }
+    if (!user_exists(txn, user)) return Status::not_found(user_label(user) + " not found");
+    if (load_role(txn, group, user)) {
+      return Status::already_exists(user_label(user) + " is already a member");
+    }
+    std::size_t count = 0;
+    scan_partition(txn, kMembers, group.value, [&](Cursor&) { ++count; });
+    if (count >= max_members) {
+      return Status::group_full(
+          fmt::format("{} has {} members, the maximum", group_label(group), count));
+    }
+    put_member(txn, group, user, role);
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::remove_member(GroupId group, UserId user) {
+  return impl_->write([&](Txn& txn) {
+    std::optional<Group> g = load_group(txn, group);
+    if (!g) return Status::not_found(group_label(group) + " not found");
+    if (!load_role(txn, group, user)) {
+      return Status::not_found(user_label(user) + " is not a member of " + group_label(group));
+    }
+    if (g->owner == user) {
+      return Status::failed_precondition("the owner cannot be removed from " + group_label(group));
+    }
+    txn.del(kMembers, Key().u64(group.value).u64(user.value));
+    txn.del(kUserGroups, Key().u64(user.value).u64(group.value));
+    return Status::ok();
+  });
+}
+
+Result<std::vector<GroupId>> LmdbStore::groups_of(UserId user) {
+  std::vector<GroupId> out;
+  Status s = impl_->read([&](Txn& txn) {
+    out.clear();
+    scan_partition(txn, kUserGroups, user.value,
+                   [&](Cursor& c) { out.push_back(GroupId(c.key_u64(8))); });
+    return Status::ok();
+  });
+  if (!s) return s;
+  return out;
+}
+
+// ---- contacts ------------------------------------------------------------------------
+
+Status LmdbStore::add_contact(UserId owner, UserId contact, std::int64_t now_ms) {
+  if (owner == contact) return Status::invalid_argument("a user cannot add itself as a contact");
+  return impl_->write([&](Txn& txn) {
+    if (!user_exists(txn, owner)) return Status::not_found(user_label(owner) + " not found");
+    if (!user_exists(txn, contact)) return Status::not_found(user_label(contact) + " not found");
+    Key key = Key().u64(owner.value).u64(contact.value);
+    if (txn.exists(kContacts, key)) {
+      return Status::already_exists(user_label(contact) + " is already a contact");
+    }
+    txn.put(kContacts, key, Encoder().i64(now_ms).view());
+    txn.put(kWatchers, Key().u64(contact.value).u64(owner.value), {});
+    return Status::ok();
+  });
+}
+
+Status LmdbStore::remove_contact(UserId owner, UserId contact) {
+  return impl_->write([&](Txn& txn) {
+    if (!txn.del(kContacts, Key().u64(owner.value).u64(contact.value))) {
+      return Status::not_found(user_label(contact) + " is not a contact of " + user_label(owner));
+    }
+    txn.del(kWatchers, Key().u64(contact.value).u64(owner.value));
+    return Status::ok();
+  });
+}
+
+Result<std::vector<UserId>> LmdbStore::contacts_of(UserId owner) {
+  std::vector<UserId> out;
+  Status s = impl_->read([&](Txn& txn) {
+    out.clear();
+    scan_partition(txn, kContacts, owner.value,
+                   [&](Cursor& c) { out.push_back(UserId(c.key_u64(8))); });
+    return Status::ok();
+  });
+  if (!s) return s;
+  return out;
+}
+
+Result<std::vector<UserId>> LmdbStore::watchers_of(UserId contact) {
+  std::vector<UserId> out;
+  Status s = impl_->read([&](Txn& txn) {
+    out.clear();
+    scan_partition(txn, kWatchers, contact.value,
+                   [&](Cursor& c) { out.push_back(UserId(c.key_u64(8))); });
+    return Status::ok();
+  });
+  if (!s) return s;
+  return out;
+}
+
+// ---- conversations -------------------------------------------------------------------
+
+Status LmdbStore::touch_direct_conversation(ConversationId conv, std::int64_t now_ms) {
+  if (!ConversationId::from_raw(conv.value) || !conv.is_direct()) {
+    return Status::invalid_argument(fmt::format("not a direct conversation id: {}", conv.value));
+  }
+  return impl_->write([&](Txn& txn) {
+    touch_direct(txn, conv, now_ms);
+    return Status::ok();
+  });
+}
+
+Result<std::vector<ConversationId>> LmdbStore::conversations_of(UserId user) {
+  std::vector<ConversationId> out;
+  Status s = impl_->read([&](Txn& txn) {
+    out.clear();
+    scan_partition(txn, kUserConvs, user.value,
+                   [&](Cursor& c) { out.push_back(ConversationId(c.key_u64(8))); });
+    scan_partition(txn, kUserGroups, user.value,
+                   [&](Cursor& c) { out.push_back(ConversationId::group(GroupId(c.key_u64(8)))); });
+    return Status::ok();
+  });
+  if (!s) return s;
+  return out;
+}
+
+Result<ConversationState> LmdbStore::conversation_state(ConversationId conv) {
+  std::optional<ConvStateRecord> rec;
+  Status s = impl_->read([&](Txn& txn) {
+    rec = load_conv_state(txn, conv);
+    return Status::ok();
+  });
+  if (!s) return s;
+  ConversationState st;
+  st.conversation = conv;
+  if (rec) {
+    st.last_seq = rec->last_seq;
+    st.last_message_id = MessageId(rec->last_message_id);
+    st.last_activity_ms = rec->last_activity_ms;
+  }
+  return st;
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+std::vector<CommitOutcome> LmdbStore::commit(std::span<const NewMessage> batch) {
+  std::vector<CommitOutcome> outcomes;
+  Status s = impl_->write([&](Txn& txn) {
+    outcomes.assign(batch.size(), CommitOutcome{});
+    // Inbox heads as this transaction moves them: each is read from the
+    // table once (last key of the user's range), then advanced here.
+    std::map<UserId, std::uint64_t> heads;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const NewMessage& in = batch[i];
+      CommitOutcome& out = outcomes[i];
+      if (Status v = check_new_message(in); !v) {
+        out.status = std::move(v);
+        continue;  // validated before any write: nothing of it is stored
+      }
+      // The transaction sees its own writes, so a duplicate earlier in this
+      // batch is found exactly like one from an earlier batch.
+      Key dedup_key = Key().u64(in.sender.value).bytes(in.client_msg_id);
+      if (auto d = txn.get(kDedup, dedup_key)) {
+        Decoder dec(*d, kDedup);
+        ConversationId conv(dec.u64());
+        std::uint64_t seq = dec.u64();
+        dec.finish();
+        out.message = load_message(txn, conv, seq);
+        out.duplicate = true;
+        continue;
+      }
+      ConvStateRecord st = load_conv_state(txn, in.conversation).value_or(ConvStateRecord{});
+      auto msg = std::make_shared<Message>();
+      msg->id = in.id;
+      msg->conversation = in.conversation;
+      msg->seq = st.last_seq + 1;
+      msg->sender = in.sender;
+      msg->client_msg_id = in.client_msg_id;
+      msg->body = in.body;
+      msg->sent_at_ms = in.sent_at_ms;
+      txn.put(kMessages, Key().u64(in.conversation.value).u64(msg->seq), encode_message(*msg));
+      put_conv_state(txn, in.conversation, ConvStateRecord{msg->seq, in.id.value, in.sent_at_ms});
+      Encoder entry;
+      entry.u64(in.conversation.value).u64(msg->seq).u64(in.id.value);
+      out.inbox.reserve(in.recipients.size());
+      for (UserId r : in.recipients) {
+        auto [it, fresh] = heads.try_emplace(r, 0);
+        if (fresh) it->second = inbox_head_in(txn, r);
+        std::uint64_t inbox_seq = ++it->second;
+        txn.put(kInbox, Key().u64(r.value).u64(inbox_seq), entry.view());
+        out.inbox.emplace_back(r, inbox_seq);
+      }
+      if (in.conversation.is_direct()) touch_direct(txn, in.conversation, in.sent_at_ms);
+      txn.put(kDedup, dedup_key, Encoder().u64(in.conversation.value).u64(msg->seq).view());
+      out.message = std::move(msg);
+    }
+    return Status::ok();
+  });
+  if (!s) outcomes.assign(batch.size(), CommitOutcome{s, nullptr, false, {}});
+  return outcomes;
+}
+
+Result<std::shared_ptr<const Message>> LmdbStore::find_by_client_id(UserId sender,
+                                                                    const ClientMsgId& id) {
+  std::shared_ptr<const Message> msg;
+  Status s = impl_->read([&](Txn& txn) {
+    msg.reset();
+    if (auto d = txn.get(kDedup, Key().u64(sender.value).bytes(id))) {
+      Decoder dec(*d, kDedup);
+      ConversationId conv(dec.u64());
+      std::uint64_t seq = dec.u64();
+      dec.finish();
+      msg = load_message(txn, conv, seq);
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!msg) {
+    return Status::not_found(
+        fmt::format("no message {} from {}", id.to_uuid(), user_label(sender)));
+  }
+  return msg;
+}
+
+Result<std::vector<std::shared_ptr<const Message>>> LmdbStore::history(ConversationId conv,
+                                                                       const HistoryQuery& query) {
+  if (query.before_seq && query.after_seq) {
+    return Status::invalid_argument("a history query sets at most one of before/after");
+  }
+  std::vector<std::shared_ptr<const Message>> out;
+  if (query.limit == 0) return out;
+  Status s = impl_->read([&](Txn& txn) {
+    out.clear();
+    Cursor c(txn, kMessages);
+    auto take = [&] { out.push_back(decode_message(conv, c.key_u64(8), c.value())); };
+    if (query.after_seq) {
+      if (*query.after_seq == std::numeric_limits<std::uint64_t>::max()) return Status::ok();
+      for (bool ok = c.seek(Key().u64(conv.value).u64(*query.after_seq + 1));
+           ok && c.has_prefix(conv.value) && out.size() < query.limit; ok = c.next()) {
+        take();
+      }
+    } else {
+      // Walk backwards from the newest (or from just before before_seq),
+      // then reverse: the page is always ascending.
+      bool ok = query.before_seq ? c.seek_before(Key().u64(conv.value).u64(*query.before_seq))
+                                 : seek_last_in(c, conv.value);
+      for (; ok && c.has_prefix(conv.value) && out.size() < query.limit; ok = c.prev()) take();
+      std::reverse(out.begin(), out.end());
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  return out;
+}
+
+// ---- inboxes and cursors ---------------------------------------------------------------
+
+Result<std::vector<InboxItem>> LmdbStore::read_inbox(UserId user, std::uint64_t after,
+                                                     std::uint32_t limit) {
+  std::vector<InboxItem> out;
+  if (limit == 0 || after == std::numeric_limits<std::uint64_t>::max()) return out;
+  Status s = impl_->read([&](Txn& txn) {
+    out.clear();
+    Cursor c(txn, kInbox);
+    for (bool ok = c.seek(Key().u64(user.value).u64(after + 1));
+         ok && c.has_prefix(user.value) && out.size() < limit; ok = c.next()) {
+      Decoder d(c.value(), kInbox);
+      ConversationId conv(d.u64());
+      std::uint64_t seq = d.u64();
+      d.u64();  // the message id, for backends that cannot join cheaply
+      d.finish();
+      out.push_back(InboxItem{c.key_u64(8), load_message(txn, conv, seq)});
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  return out;
+}
+
+Result<std::uint64_t> LmdbStore::inbox_head(UserId user) {
+  std::uint64_t head = 0;
+  Status s = impl_->read([&](Txn& txn) {
+    head = inbox_head_in(txn, user);
+    return Status::ok();
+  });
+  if (!s) return s;
+  return head;
+}
+
+Status LmdbStore::set_device_cursor(UserId user, std::string_view device_id,
+                                    std::uint64_t inbox_seq) {
+  if (Status s = check_device_id(device_id); !s) return s;
+  return impl_->write([&](Txn& txn) {
+    txn.put(kDeviceCursors, Key().u64(user.value).bytes(device_id),
+            Encoder().u64(inbox_seq).view());
+    return Status::ok();
+  });
+}
+
+Result<std::uint64_t> LmdbStore::device_cursor(UserId user, std::string_view device_id) {
+  if (Status s = check_device_id(device_id); !s) return s;
+  std::uint64_t cursor = 0;
+  Status s = impl_->read([&](Txn& txn) {
+    auto v = txn.get(kDeviceCursors, Key().u64(user.value).bytes(device_id));
+    cursor = v ? decode_u64_record(*v, kDeviceCursors) : 0;
+    return Status::ok();
+  });
+  if (!s) return s;
+  return cursor;
+}
+
+Status LmdbStore::set_read_cursor(UserId user, ConversationId conv, std::uint64_t seq) {
+  return impl_->write([&](Txn& txn) {
+    Key key = Key().u64(user.value).u64(conv.value);
+    auto v = txn.get(kReadCursors, key);
+    // Never backwards: a late or reordered report must not un-read messages.
+    if (v && decode_u64_record(*v, kReadCursors) >= seq) return Status::ok();
+    txn.put(kReadCursors, key, Encoder().u64(seq).view());
+    return Status::ok();
+  });
+}
+
+Result<std::uint64_t> LmdbStore::read_cursor(UserId user, ConversationId conv) {
+  std::uint64_t cursor = 0;
+  Status s = impl_->read([&](Txn& txn) {
+    auto v = txn.get(kReadCursors, Key().u64(user.value).u64(conv.value));
+    cursor = v ? decode_u64_record(*v, kReadCursors) : 0;
+    return Status::ok();
+  });
+  if (!s) return s;
+  return cursor;
+}
+
+// ---- presence ----------------------------------------------------------------------------
+
+Status LmdbStore::set_last_seen(UserId user, std::int64_t at_ms) {
+  return impl_->write([&](Txn& txn) {
+    txn.put(kLastSeen, Key().u64(user.value), Encoder().i64(at_ms).view());
+    return Status::ok();
+  });
+}
+
+Result<std::int64_t> LmdbStore::last_seen(UserId user) {
+  std::int64_t at = 0;
+  bool found = false;
+  Status s = impl_->read([&](Txn& txn) {
+    auto v = txn.get(kLastSeen, Key().u64(user.value));
+    found = v.has_value();
+    if (found) {
+      Decoder d(*v, kLastSeen);
+      at = d.i64();
+      d.finish();
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (!found) return Status::not_found(user_label(user) + " never seen");
+  return at;
+}
+
+}  // namespace chatcore
