@@ -12,7 +12,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "chatcore/clock.hpp"
 #include "chatcore/engine.hpp"
@@ -34,13 +37,25 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Extra response headers the transport must send as given, e.g.
+  // {"Retry-After", "1"} on 429, {"Allow", "GET, POST"} on 405,
+  // {"WWW-Authenticate", "Bearer"} on 401.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using Respond = std::function<void(HttpResponse)>;
 
 struct HttpApiOptions {
-  // Request body cap: fits a 100,000-character body even JSON-escaped.
-  std::size_t max_body_bytes = 1'200'000;
+  // Request body cap. A 100,000-character body takes up to 1,200,000 bytes
+  // JSON-escaped (an astral character such as an emoji escaped as a
+  // surrogate pair, "\ud83d\ude00", is 12 bytes; Python's json.dumps does
+  // that by default), plus the envelope: hence 1.2 MB and some headroom.
+  std::size_t max_body_bytes = 1'300'000;
+  // Threads that run password hashing (Argon2id, ~0.1-0.3 s a call) for
+  // signup and login, so the network thread never stalls on it; the reply
+  // continues on the owner thread through Engine::post(). 0 runs the hash
+  // inline (single-threaded unit tests).
+  unsigned kdf_threads = 1;
   // What /api/v1/discover answers: this node's WebSocket URL.
   std::string public_ws_url = "ws://127.0.0.1:8080/ws";
 };
@@ -50,8 +65,16 @@ class HttpApi {
   HttpApi(chatcore::Engine& engine, chatcore::Store& store, TokenAuth& auth,
           const chatcore::Clock& clock, HttpApiOptions options);
 
+  // Joins the password-hashing threads (their replies are posted to the
+  // engine, which must still exist: destroy the HttpApi first).
+  ~HttpApi();
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
   // Handles a request whose path starts with /api/v1/.
   void handle(HttpRequest request, Respond respond);
+
+  class KdfWorker;
 
  private:
   chatcore::Engine& engine_;
@@ -59,6 +82,7 @@ class HttpApi {
   TokenAuth& auth_;
   const chatcore::Clock& clock_;
   HttpApiOptions options_;
+  std::unique_ptr<KdfWorker> kdf_;  // null when kdf_threads == 0
 };
 
 }  // namespace chatcored

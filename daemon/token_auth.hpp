@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,8 +37,9 @@ class TokenAuth final : public chatcore::Authenticator {
   bool verify_password(std::string_view hash, std::string_view password);
 
   struct Issued {
-    std::string token;           // give to the client; never stored
-    std::string credential_key;  // hex SHA-256 of the token
+    std::string token;               // give to the client; never stored
+    std::string credential_key;      // hex SHA-256 of the token's 32 bytes
+    std::int64_t expires_at_ms = 0;  // Unix ms from which on the token is refused
   };
   // A fresh token for `user`, stored hashed with its expiry.
   chatcore::Result<Issued> issue(chatcore::UserId user);
@@ -47,6 +49,9 @@ class TokenAuth final : public chatcore::Authenticator {
 
   // "Bearer <token>" -> identity, the HTTP form of authenticate().
   chatcore::Result<chatcore::Identity> authenticate_header(std::string_view authorization);
+  // The token of a "Bearer <token>" header value (scheme case-insensitive,
+  // surrounding blanks ignored), or nullopt for any other form.
+  static std::optional<std::string_view> bearer_token(std::string_view authorization);
 
  private:
   chatcore::Store& store_;

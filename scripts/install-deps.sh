@@ -11,10 +11,18 @@ packages=(
   libasio-dev libflatbuffers-dev flatbuffers-compiler libfmt-dev liblmdb-dev
   # tests and benchmarks
   doctest-dev libbenchmark-dev python3-pytest python3-websockets python3-flatbuffers openssl
-  # chatcored
+  prometheus  # promtool, to lint /metrics
+  # chatcored and chatcore-cli
   libwebsockets-dev libtomlplusplus-dev libsodium-dev libcli11-dev libspdlog-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcurl4-openssl-dev
+  # the web client and its browser tests
+  nodejs chromium fonts-dejavu-core
 )
+# npm: Debian 12's nodejs 18 ships it separately; a nodejs 20 from another
+# apt source bundles it and conflicts with Debian's npm package.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

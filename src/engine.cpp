@@ -26,10 +26,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include <fmt/format.h>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <fmt/format.h>
 
 #include "chatcore/protocol.hpp"
 #include "chatcore/snowflake.hpp"
@@ -262,7 +262,8 @@ struct Engine::Impl {
     // Resolve the conversation.
     ConversationId conv = req.conversation;
     if (req.peer.valid() == conv.valid()) {
-      return refuse(Status::invalid_argument("set exactly one of conversation_id and peer_user_id"));
+      return refuse(
+          Status::invalid_argument("set exactly one of conversation_id and peer_user_id"));
     }
     if (req.peer.valid()) {
       auto direct = ConversationId::direct_checked(sender, req.peer);
@@ -292,8 +293,8 @@ struct Engine::Impl {
     if (!chars) return refuse(Status::invalid_utf8("body is not valid UTF-8"));
     if (*chars == 0) return refuse(Status::invalid_argument("body is empty"));
     if (*chars > options.limits.max_body_chars) {
-      return refuse(Status::too_large(fmt::format("body has {} characters; the limit is {}",
-                                                  *chars, options.limits.max_body_chars)));
+      return refuse(Status::too_large(fmt::format("body has {} characters; the limit is {}", *chars,
+                                                  options.limits.max_body_chars)));
     }
 
     // Rate limit, then the engine-wide backlog bound.
@@ -453,7 +454,8 @@ struct Engine::Impl {
       for (const auto& [user, seq] : out.inbox) {
         auto it = user_sessions.find(user);
         if (it == user_sessions.end()) {
-          if (notifier && user != p.message.sender) notifier->on_offline_message(user, *out.message);
+          if (notifier && user != p.message.sender)
+            notifier->on_offline_message(user, *out.message);
           continue;
         }
         std::uint64_t& head = head_of(user);

@@ -32,8 +32,8 @@ std::vector<std::uint8_t> finish(fb::FlatBufferBuilder& b, std::uint64_t request
 fb::Offset<wire::Message> build_message(fb::FlatBufferBuilder& b, const Message& m) {
   auto cid = b.CreateVector(m.client_msg_id.bytes.data(), m.client_msg_id.bytes.size());
   auto body = b.CreateString(m.body);
-  return wire::CreateMessage(b, m.id.value, m.conversation.value, m.seq, m.sender.value, cid,
-                             body, m.sent_at_ms);
+  return wire::CreateMessage(b, m.id.value, m.conversation.value, m.seq, m.sender.value, cid, body,
+                             m.sent_at_ms);
 }
 
 fb::Offset<wire::Presence> build_presence(fb::FlatBufferBuilder& b, const PresenceInfo& p) {
@@ -92,9 +92,9 @@ namespace internal {
 
 Bytes encode_welcome(std::uint64_t request_id, const WelcomeInfo& w) {
   fb::FlatBufferBuilder b(128);
-  auto welcome = wire::CreateWelcome(b, w.user.value, w.inbox_head, w.heartbeat_ms,
-                                     w.presence_timeout_ms, w.server_time_ms, w.max_body_chars,
-                                     w.session_id);
+  auto welcome =
+      wire::CreateWelcome(b, w.user.value, w.inbox_head, w.heartbeat_ms, w.presence_timeout_ms,
+                          w.server_time_ms, w.max_body_chars, w.session_id);
   return finish(b, request_id, wire::Body::Welcome, welcome.Union());
 }
 

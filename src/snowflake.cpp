@@ -34,7 +34,8 @@ MessageId SnowflakeGenerator::next() {
     std::int64_t since_epoch = clock_.now_ms() - kSnowflakeEpochMs;
     if (since_epoch < 0) since_epoch = 0;  // a clock before 2025: clamp, stay monotonic
     std::uint64_t ms = static_cast<std::uint64_t>(since_epoch) & kTimeMask;
-    std::uint64_t from_clock = (ms << kTimeShift) | (std::uint64_t{worker_} << kSnowflakeSequenceBits);
+    std::uint64_t from_clock =
+        (ms << kTimeShift) | (std::uint64_t{worker_} << kSnowflakeSequenceBits);
     std::uint64_t from_last = last == 0 ? 0 : successor(last, worker_);
     std::uint64_t id = from_clock > from_last ? from_clock : from_last;
     if (last_.compare_exchange_weak(last, id, std::memory_order_acq_rel,

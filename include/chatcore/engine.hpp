@@ -89,17 +89,17 @@ struct SendResult {
 
 // Cumulative counters, for /metrics. Read on the owner thread.
 struct EngineStats {
-  std::uint64_t sessions_open = 0;       // gauge: sessions currently open
+  std::uint64_t sessions_open = 0;           // gauge: sessions currently open
   std::uint64_t sessions_authenticated = 0;  // gauge
-  std::uint64_t messages_committed = 0;  // counter: new messages stored
-  std::uint64_t messages_duplicate = 0;  // counter: idempotent resends
-  std::uint64_t deliveries = 0;          // counter: Deliver frames sent
-  std::uint64_t commit_batches = 0;      // counter: Store::commit calls
-  std::uint64_t errors_sent = 0;         // counter: Error frames sent
-  std::uint64_t rate_limited = 0;        // counter
+  std::uint64_t messages_committed = 0;      // counter: new messages stored
+  std::uint64_t messages_duplicate = 0;      // counter: idempotent resends
+  std::uint64_t deliveries = 0;              // counter: Deliver frames sent
+  std::uint64_t commit_batches = 0;          // counter: Store::commit calls
+  std::uint64_t errors_sent = 0;             // counter: Error frames sent
+  std::uint64_t rate_limited = 0;            // counter
   std::uint64_t slow_consumer_closes = 0;
-  std::uint64_t pending_commits = 0;     // gauge: sends waiting for a commit
-  std::uint64_t users_online = 0;        // gauge
+  std::uint64_t pending_commits = 0;  // gauge: sends waiting for a commit
+  std::uint64_t users_online = 0;     // gauge
 };
 
 class Engine {
@@ -152,8 +152,7 @@ class Engine {
   void send_message(UserId sender, SendRequest request,
                     std::function<void(Result<SendResult>)> done);
   // History of a conversation `reader` belongs to (kPermissionDenied otherwise).
-  Result<std::vector<std::shared_ptr<const Message>>> history(UserId reader,
-                                                              ConversationId conv,
+  Result<std::vector<std::shared_ptr<const Message>>> history(UserId reader, ConversationId conv,
                                                               const HistoryQuery& query);
   // Whether `reader` may read/write `conv`. OK, kPermissionDenied, kNotFound,
   // or kInvalidArgument (malformed id).

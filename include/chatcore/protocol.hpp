@@ -34,9 +34,8 @@ std::vector<std::uint8_t> encode_error(std::uint64_t request_id, const Status& s
                                        std::uint32_t retry_after_ms = 0);
 std::vector<std::uint8_t> encode_hello(std::uint64_t request_id, std::string_view token,
                                        std::string_view device_id, std::uint64_t cursor);
-std::vector<std::uint8_t> encode_send(std::uint64_t request_id, ConversationId conv,
-                                      UserId peer, const ClientMsgId& client_msg_id,
-                                      std::string_view body);
+std::vector<std::uint8_t> encode_send(std::uint64_t request_id, ConversationId conv, UserId peer,
+                                      const ClientMsgId& client_msg_id, std::string_view body);
 std::vector<std::uint8_t> encode_heartbeat(std::uint64_t request_id);
 std::vector<std::uint8_t> encode_deliver(std::uint64_t inbox_seq, const Message& message);
 

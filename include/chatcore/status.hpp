@@ -28,20 +28,20 @@ namespace chatcore {
 // call may succeed later"; every other code means "do not retry unchanged".
 enum class ErrorCode : std::uint16_t {
   kOk = 0,
-  kInvalidArgument = 1,     // malformed request field (bad id, bad UUID, empty name...)
-  kUnauthenticated = 2,     // no or bad credentials/token
-  kPermissionDenied = 3,    // authenticated, but not allowed (non-member, not owner)
-  kNotFound = 4,            // unknown user, group, conversation
-  kAlreadyExists = 5,       // name taken, member already present
-  kTooLarge = 6,            // body over the character limit, frame/HTTP body too big
-  kInvalidUtf8 = 7,         // text is not valid UTF-8
-  kRateLimited = 8,         // per-user send rate exceeded; retry after retry_after_ms
-  kGroupFull = 9,           // the group already has its maximum number of members
-  kFailedPrecondition = 10, // state forbids the call (e.g. removing the owner)
-  kUnavailable = 11,        // shutting down, storage temporarily unavailable: retry
-  kInternal = 12,           // a bug or an unexpected storage failure
-  kMalformedFrame = 13,     // a frame failed the FlatBuffers verifier
-  kProtocolViolation = 14,  // a well-formed frame in the wrong place (e.g. before Hello)
+  kInvalidArgument = 1,      // malformed request field (bad id, bad UUID, empty name...)
+  kUnauthenticated = 2,      // no or bad credentials/token
+  kPermissionDenied = 3,     // authenticated, but not allowed (non-member, not owner)
+  kNotFound = 4,             // unknown user, group, conversation
+  kAlreadyExists = 5,        // name taken, member already present
+  kTooLarge = 6,             // body over the character limit, frame/HTTP body too big
+  kInvalidUtf8 = 7,          // text is not valid UTF-8
+  kRateLimited = 8,          // per-user send rate exceeded; retry after retry_after_ms
+  kGroupFull = 9,            // the group already has its maximum number of members
+  kFailedPrecondition = 10,  // state forbids the call (e.g. removing the owner)
+  kUnavailable = 11,         // shutting down, storage temporarily unavailable: retry
+  kInternal = 12,            // a bug or an unexpected storage failure
+  kMalformedFrame = 13,      // a frame failed the FlatBuffers verifier
+  kProtocolViolation = 14,   // a well-formed frame in the wrong place (e.g. before Hello)
 };
 
 // The stable snake_case name of a code ("permission_denied"). Never null.
@@ -57,16 +57,24 @@ class Status {
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status ok() { return Status(); }
-  static Status invalid_argument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
-  static Status unauthenticated(std::string m) { return {ErrorCode::kUnauthenticated, std::move(m)}; }
-  static Status permission_denied(std::string m) { return {ErrorCode::kPermissionDenied, std::move(m)}; }
+  static Status invalid_argument(std::string m) {
+    return {ErrorCode::kInvalidArgument, std::move(m)};
+  }
+  static Status unauthenticated(std::string m) {
+    return {ErrorCode::kUnauthenticated, std::move(m)};
+  }
+  static Status permission_denied(std::string m) {
+    return {ErrorCode::kPermissionDenied, std::move(m)};
+  }
   static Status not_found(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
   static Status already_exists(std::string m) { return {ErrorCode::kAlreadyExists, std::move(m)}; }
   static Status too_large(std::string m) { return {ErrorCode::kTooLarge, std::move(m)}; }
   static Status invalid_utf8(std::string m) { return {ErrorCode::kInvalidUtf8, std::move(m)}; }
   static Status rate_limited(std::string m) { return {ErrorCode::kRateLimited, std::move(m)}; }
   static Status group_full(std::string m) { return {ErrorCode::kGroupFull, std::move(m)}; }
-  static Status failed_precondition(std::string m) { return {ErrorCode::kFailedPrecondition, std::move(m)}; }
+  static Status failed_precondition(std::string m) {
+    return {ErrorCode::kFailedPrecondition, std::move(m)};
+  }
   static Status unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }
   static Status internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
 
@@ -91,7 +99,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(v_).is_ok()) v_ = Status::internal("Result built from an OK status");
   }
@@ -99,9 +107,18 @@ class Result {
   bool is_ok() const noexcept { return std::holds_alternative<T>(v_); }
   explicit operator bool() const noexcept { return is_ok(); }
 
-  const T& value() const& { check(); return std::get<T>(v_); }
-  T& value() & { check(); return std::get<T>(v_); }
-  T&& value() && { check(); return std::get<T>(std::move(v_)); }
+  const T& value() const& {
+    check();
+    return std::get<T>(v_);
+  }
+  T& value() & {
+    check();
+    return std::get<T>(v_);
+  }
+  T&& value() && {
+    check();
+    return std::get<T>(std::move(v_));
+  }
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
   const T* operator->() const { return &value(); }

@@ -7,7 +7,8 @@ namespace chatcore::internal {
 
 double RateLimiter::refill(Bucket& b, std::int64_t now_ms) const {
   if (now_ms > b.updated_ms) {
-    b.tokens = std::min(burst_, b.tokens + rate_ * static_cast<double>(now_ms - b.updated_ms) / 1000.0);
+    b.tokens =
+        std::min(burst_, b.tokens + rate_ * static_cast<double>(now_ms - b.updated_ms) / 1000.0);
     b.updated_ms = now_ms;
   }
   return b.tokens;

@@ -33,8 +33,8 @@ std::optional<std::size_t> utf8_count(std::string_view text) noexcept {
       if ((c & 0xC0) != 0x80) return std::nullopt;
       cp = (cp << 6) | (c & 0x3F);
     }
-    if (cp < min) return std::nullopt;                     // overlong
-    if (cp > 0x10FFFF) return std::nullopt;                // beyond Unicode
+    if (cp < min) return std::nullopt;                      // overlong
+    if (cp > 0x10FFFF) return std::nullopt;                 // beyond Unicode
     if (cp >= 0xD800 && cp <= 0xDFFF) return std::nullopt;  // UTF-16 surrogate
     p += need + 1;
     ++count;

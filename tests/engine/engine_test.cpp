@@ -273,7 +273,7 @@ TEST_CASE("a slow reader is paced from the store, then closed past the hard limi
   for (int i = 1; i <= 50; ++i) alice.send_to_peer(2, i, std::string(200, 'a'));
   w.engine->poll();
   auto partial = bob.delivered_seqs().size();
-  CHECK(partial < 50);  // paused at the soft limit, nothing lost
+  CHECK(partial < 50);                         // paused at the soft limit, nothing lost
   CHECK(alice.delivered_seqs().size() == 50);  // alice is not held back by bob
   while (bob.delivered_seqs().size() < 50) {
     bob.session().drain();
@@ -311,8 +311,7 @@ TEST_CASE("groups: owners add, members leave, the owner stays, the cap holds") {
   CHECK(w.engine->add_member(UserId(1), GroupId(77), UserId(4)).code() == ErrorCode::kNotFound);
   CHECK(w.engine->remove_member(UserId(2), *g, UserId(3)).code() == ErrorCode::kPermissionDenied);
   CHECK(w.engine->remove_member(UserId(3), *g, UserId(3)).is_ok());  // leaving
-  CHECK(w.engine->remove_member(UserId(1), *g, UserId(1)).code() ==
-        ErrorCode::kFailedPrecondition);
+  CHECK(w.engine->remove_member(UserId(1), *g, UserId(1)).code() == ErrorCode::kFailedPrecondition);
   CHECK(w.engine->remove_member(UserId(1), *g, UserId(2)).is_ok());
   auto members = w.engine->group_members(UserId(1), *g);
   REQUIRE(members.is_ok());
@@ -460,10 +459,9 @@ TEST_CASE("shutdown acks what it accepted, refuses the rest, closes with 1001") 
   CHECK(alice.reply(accepted)->body_type() == wire::Body::Ack);
   CHECK(alice.session().closed == CloseCode::kGoingAway);
   bool refused = false;
-  w.engine->send_message(UserId(1), SendRequest{ConversationId(), UserId(2), client_id(2), "late"},
-                         [&](Result<SendResult> r) {
-                           refused = r.status().code() == ErrorCode::kUnavailable;
-                         });
+  w.engine->send_message(
+      UserId(1), SendRequest{ConversationId(), UserId(2), client_id(2), "late"},
+      [&](Result<SendResult> r) { refused = r.status().code() == ErrorCode::kUnavailable; });
   CHECK(refused);
 }
 

@@ -88,8 +88,10 @@ TEST_CASE("promise 1: an acked message survives closing and reopening the LMDB s
     TestClient alice(engine);
     alice.hello(1);
     std::vector<std::uint64_t> rids;
-    for (int i = 1; i <= 40; ++i) rids.push_back(alice.send_to_peer(2, i, "durable " + std::to_string(i)));
-    for (int spins = 0; spins < 400 && alice.of_type(wire::Body::Ack).size() < rids.size(); ++spins) {
+    for (int i = 1; i <= 40; ++i)
+      rids.push_back(alice.send_to_peer(2, i, "durable " + std::to_string(i)));
+    for (int spins = 0; spins < 400 && alice.of_type(wire::Body::Ack).size() < rids.size();
+         ++spins) {
       waker.wait_and_poll(engine);
     }
     for (auto rid : rids) {
@@ -102,7 +104,8 @@ TEST_CASE("promise 1: an acked message survives closing and reopening the LMDB s
     engine.shutdown();
   }
   auto reopened = open_store(dir.path);
-  auto history = reopened->history(ConversationId::direct(UserId(1), UserId(2)), {std::nullopt, std::nullopt, 200});
+  auto history = reopened->history(ConversationId::direct(UserId(1), UserId(2)),
+                                   {std::nullopt, std::nullopt, 200});
   REQUIRE(history.is_ok());
   REQUIRE(history->size() == acked_seqs.size());
   for (std::size_t i = 0; i < acked_seqs.size(); ++i) {
@@ -210,11 +213,19 @@ class GatedStore final : public Store {
   // Everything else passes through.
   Result<UserId> create_user(const NewUser& u) override { return inner_.create_user(u); }
   Result<User> get_user(UserId id) override { return inner_.get_user(id); }
-  Result<User> find_user_by_name(std::string_view n) override { return inner_.find_user_by_name(n); }
-  Status update_profile(UserId id, const ProfileUpdate& u) override { return inner_.update_profile(id, u); }
-  Status set_password_hash(UserId id, std::string_view h) override { return inner_.set_password_hash(id, h); }
+  Result<User> find_user_by_name(std::string_view n) override {
+    return inner_.find_user_by_name(n);
+  }
+  Status update_profile(UserId id, const ProfileUpdate& u) override {
+    return inner_.update_profile(id, u);
+  }
+  Status set_password_hash(UserId id, std::string_view h) override {
+    return inner_.set_password_hash(id, h);
+  }
   Result<std::string> get_password_hash(UserId id) override { return inner_.get_password_hash(id); }
-  Status put_token(std::string_view h, const TokenRecord& r) override { return inner_.put_token(h, r); }
+  Status put_token(std::string_view h, const TokenRecord& r) override {
+    return inner_.put_token(h, r);
+  }
   Result<TokenRecord> get_token(std::string_view h) override { return inner_.get_token(h); }
   Status delete_token(std::string_view h) override { return inner_.delete_token(h); }
   Result<GroupId> create_group(std::string_view n, UserId o, std::span<const UserId> m,
@@ -229,16 +240,23 @@ class GatedStore final : public Store {
   }
   Status remove_member(GroupId g, UserId u) override { return inner_.remove_member(g, u); }
   Result<std::vector<GroupId>> groups_of(UserId u) override { return inner_.groups_of(u); }
-  Status add_contact(UserId o, UserId c, std::int64_t t) override { return inner_.add_contact(o, c, t); }
+  Status add_contact(UserId o, UserId c, std::int64_t t) override {
+    return inner_.add_contact(o, c, t);
+  }
   Status remove_contact(UserId o, UserId c) override { return inner_.remove_contact(o, c); }
   Result<std::vector<UserId>> contacts_of(UserId o) override { return inner_.contacts_of(o); }
   Result<std::vector<UserId>> watchers_of(UserId c) override { return inner_.watchers_of(c); }
   Status touch_direct_conversation(ConversationId c, std::int64_t t) override {
     return inner_.touch_direct_conversation(c, t);
   }
-  Result<std::vector<ConversationId>> conversations_of(UserId u) override { return inner_.conversations_of(u); }
-  Result<ConversationState> conversation_state(ConversationId c) override { return inner_.conversation_state(c); }
-  Result<std::shared_ptr<const Message>> find_by_client_id(UserId s, const ClientMsgId& id) override {
+  Result<std::vector<ConversationId>> conversations_of(UserId u) override {
+    return inner_.conversations_of(u);
+  }
+  Result<ConversationState> conversation_state(ConversationId c) override {
+    return inner_.conversation_state(c);
+  }
+  Result<std::shared_ptr<const Message>> find_by_client_id(UserId s,
+                                                           const ClientMsgId& id) override {
     return inner_.find_by_client_id(s, id);
   }
   Result<std::vector<std::shared_ptr<const Message>>> history(ConversationId c,
@@ -252,11 +270,15 @@ class GatedStore final : public Store {
   Status set_device_cursor(UserId u, std::string_view d, std::uint64_t s) override {
     return inner_.set_device_cursor(u, d, s);
   }
-  Result<std::uint64_t> device_cursor(UserId u, std::string_view d) override { return inner_.device_cursor(u, d); }
+  Result<std::uint64_t> device_cursor(UserId u, std::string_view d) override {
+    return inner_.device_cursor(u, d);
+  }
   Status set_read_cursor(UserId u, ConversationId c, std::uint64_t s) override {
     return inner_.set_read_cursor(u, c, s);
   }
-  Result<std::uint64_t> read_cursor(UserId u, ConversationId c) override { return inner_.read_cursor(u, c); }
+  Result<std::uint64_t> read_cursor(UserId u, ConversationId c) override {
+    return inner_.read_cursor(u, c);
+  }
   Status set_last_seen(UserId u, std::int64_t t) override { return inner_.set_last_seen(u, t); }
   Result<std::int64_t> last_seen(UserId u) override { return inner_.last_seen(u); }
 

@@ -109,7 +109,8 @@ class TestClient {
   // Inbox seqs of every Deliver received, in arrival order.
   std::vector<std::uint64_t> delivered_seqs() const {
     std::vector<std::uint64_t> out;
-    for (const auto* f : of_type(wire::Body::Deliver)) out.push_back(f->body_as_Deliver()->inbox_seq());
+    for (const auto* f : of_type(wire::Body::Deliver))
+      out.push_back(f->body_as_Deliver()->inbox_seq());
     return out;
   }
   std::vector<std::string> delivered_bodies() const {

@@ -40,9 +40,9 @@ TEST_CASE("from_raw accepts only well-formed ids") {
   CHECK(ConversationId::from_raw(ConversationId::group(GroupId(5)).value));
   CHECK_FALSE(ConversationId::from_raw(0));
   CHECK_FALSE(ConversationId::from_raw(std::uint64_t{1} << 63));
-  CHECK_FALSE(ConversationId::from_raw(std::uint64_t{1} << 62));  // group 0
+  CHECK_FALSE(ConversationId::from_raw(std::uint64_t{1} << 62));        // group 0
   CHECK_FALSE(ConversationId::from_raw((std::uint64_t{9} << 31) | 3));  // lo > hi
-  CHECK_FALSE(ConversationId::from_raw(5));                            // lo == 0
+  CHECK_FALSE(ConversationId::from_raw(5));                             // lo == 0
 }
 
 TEST_CASE("client message ids round-trip through canonical UUID text") {

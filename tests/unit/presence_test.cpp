@@ -60,7 +60,7 @@ TEST_CASE("a dropped connection stays online until its deadline: no flapping on 
   CHECK(p.is_online(UserId(1)));
   clock.advance(10'000);
   CHECK_FALSE(p.session_started(UserId(1), 11));  // reconnected: never went offline
-  clock.advance(20'000);                           // the dropped session's deadline passes
+  clock.advance(20'000);                          // the dropped session's deadline passes
   auto e = p.expire();
   CHECK(e.timed_out_sessions.empty());  // it was not connected: nothing to close
   CHECK(e.went_offline.empty());        // session 11 still alive

@@ -1,0 +1,164 @@
+// Store::commit, the group-commit path: batches of 1-on-1 messages with
+// 100-byte bodies into LMDB (kSync and kNoSync) and, as a reference line,
+// MemoryStore. One iteration is one commit() call, so the reported time is
+// the time per batch and items_per_second is messages per second.
+//
+// Two traffic shapes:
+//  * BM_LmdbCommit: random sender -> peer pairs among 1,000 users (4,096
+//    distinct conversations). Consecutive messages land in unrelated parts
+//    of every B-tree (messages, inbox, dedup), the realistic case.
+//  * BM_LmdbCommitHot: the same among 10 users (45 conversations): the
+//    best case, where one batch keeps hitting the same few pages.
+// written_per_batch (bytes handed to write() per commit, /proc/self/io)
+// shows the difference: LMDB copies every 4 KiB page a commit touches.
+//
+// Every run opens a fresh LMDB environment in its own directory under
+// bench_root() (/tmp unless CHATCORE_BENCH_DIR says otherwise) and removes
+// it afterwards. It must be a disk-backed filesystem: the point of kSync is
+// the cost of the flush. BM_Fdatasync4K measures that flush alone, in the
+// same directory tree, so the commit figures can be read against it.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench_support.hpp"
+#include "chatcore/memory_store.hpp"
+
+namespace chatcore::bench {
+namespace {
+
+constexpr int kUsers = 1000;
+constexpr int kHotUsers = 10;
+constexpr std::size_t kBodyBytes = 100;
+
+// True if every outcome is a stored, non-duplicate message.
+bool all_stored(const std::vector<CommitOutcome>& outcomes, std::string* why) {
+  for (const auto& o : outcomes) {
+    if (!o.status.is_ok()) {
+      *why = o.status.to_string();
+      return false;
+    }
+    if (!o.message || o.duplicate) {
+      *why = "commit stored nothing or reported a duplicate";
+      return false;
+    }
+  }
+  return true;
+}
+
+void run_commits(benchmark::State& state, Store& store, int users, std::size_t batch_size) {
+  DirectBatchMaker maker(users, kBodyBytes);
+  std::vector<NewMessage> batch = maker.make(batch_size);
+  std::string why;
+  const double written_before = written_bytes();
+  for (auto _ : state) {
+    maker.refill(batch);
+    auto outcomes = store.commit(batch);
+    if (!all_stored(outcomes, &why)) {
+      state.SkipWithError(why.c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(outcomes.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch_size));
+  state.counters["batch"] = static_cast<double>(batch_size);
+  const double written = written_bytes() - written_before;
+  if (written_before >= 0 && state.iterations() > 0) {
+    state.counters["written_per_batch"] =
+        benchmark::Counter(written / static_cast<double>(state.iterations()),
+                           benchmark::Counter::kDefaults, benchmark::Counter::kIs1024);
+  }
+}
+
+#ifdef CHATCORE_BENCH_HAVE_LMDB
+// Args: {batch size, sync (1) or nosync (0)}.
+void lmdb_commits(benchmark::State& state, int users) {
+  const auto batch_size = static_cast<std::size_t>(state.range(0));
+  const Durability durability = state.range(1) != 0 ? Durability::kSync : Durability::kNoSync;
+  TempDir dir("commit");
+  std::string error;
+  auto store = open_lmdb(dir.path(), durability, users, &error);
+  if (!store) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  run_commits(state, *store, users, batch_size);
+}
+
+void BM_LmdbCommit(benchmark::State& state) { lmdb_commits(state, kUsers); }
+BENCHMARK(BM_LmdbCommit)
+    ->ArgNames({"batch", "sync"})
+    ->ArgsProduct({{1, 16, 100, 256}, {1, 0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_LmdbCommitHot(benchmark::State& state) { lmdb_commits(state, kHotUsers); }
+BENCHMARK(BM_LmdbCommitHot)
+    ->ArgNames({"batch", "sync"})
+    ->ArgsProduct({{100, 256}, {1, 0}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+#endif
+
+void BM_MemoryStoreCommit(benchmark::State& state) {
+  const auto batch_size = static_cast<std::size_t>(state.range(0));
+  MemoryStore store;
+  if (!make_users(store, kUsers)) {
+    state.SkipWithError("creating users failed");
+    return;
+  }
+  run_commits(state, store, kUsers, batch_size);
+}
+BENCHMARK(BM_MemoryStoreCommit)
+    ->ArgName("batch")
+    ->Arg(256)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// The floor under every kSync commit: write one 4 KiB page of a file and
+// fdatasync() it, in a directory next to the LMDB environments. Arg 0
+// overwrites preallocated pages (data only); arg 1 appends, so each flush
+// also commits the file's new size and blocks to the ext4 journal, as a
+// growing data.mdb does. (An LMDB commit in kSync flushes twice: the data
+// pages with fdatasync(), then the meta page through a descriptor opened
+// O_DSYNC.)
+void BM_Fdatasync4K(benchmark::State& state) {
+  const bool append = state.range(0) != 0;
+  TempDir dir("fsync");
+  const std::string file = (dir.path() / "probe").string();
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) {
+    state.SkipWithError(std::strerror(errno));
+    return;
+  }
+  std::vector<char> page(4096, 'p');
+  for (int i = 0; i < 16; ++i) {  // preallocated pages for the overwrite case
+    if (::pwrite(fd, page.data(), page.size(), i * 4096) < 0) break;
+  }
+  ::fsync(fd);
+  long long n = 0;
+  for (auto _ : state) {
+    const long long page_no = append ? 16 + n : n % 16;
+    ++n;
+    if (::pwrite(fd, page.data(), page.size(), page_no * 4096) < 0 || ::fdatasync(fd) != 0) {
+      state.SkipWithError(std::strerror(errno));
+      break;
+    }
+  }
+  ::close(fd);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Fdatasync4K)
+    ->ArgName("append")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace chatcore::bench
