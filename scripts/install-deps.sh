@@ -15,6 +15,8 @@ packages=(
   # chatcored and chatcore-cli
   libwebsockets-dev libtomlplusplus-dev libsodium-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev libcurl4-openssl-dev
+  # chatcore-bench (its XMPP adapter parses with expat)
+  libexpat1-dev
   # the web client and its browser tests
   nodejs chromium fonts-dejavu-core
 )
