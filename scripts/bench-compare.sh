@@ -5,7 +5,7 @@
 # Not part of CI (CI runs bench/load/smoke.sh against chatcored only).
 #
 #   scripts/bench-compare.sh [--rounds N] [--quick] [--out DIR] [--no-build] [--no-doc]
-#                            [--no-tsung]
+#                            [--no-tsung] [--rounds-only] [--tsung-only]
 #
 # Fairness (docs/benchmarks.md says the same):
 #  * the server under test runs pinned to CPU 0 (taskset), chatcore-bench to
@@ -25,6 +25,8 @@ quick=0
 build=1
 doc=1
 tsung=1
+rounds_only=0
+tsung_only=0
 out=""
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -34,6 +36,8 @@ while [[ $# -gt 0 ]]; do
     --no-build) build=0; shift ;;
     --no-doc) doc=0; shift ;;
     --no-tsung) tsung=0; shift ;;
+    --rounds-only) rounds_only=1; tsung=0; shift ;;
+    --tsung-only) tsung_only=1; shift ;;
     -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -268,10 +272,12 @@ log "output: $out; server CPU $server_cpu, generator CPU $gen_cpu; rounds $round
   echo " \"step_seconds\": $step, \"pairs_users\": $pairs_users,"
   echo " \"commit\": \"$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)\","
   echo " \"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
+  echo " \"fsync_start\": $(/usr/bin/python3 "$root/bench/load/fsync_probe.py" "$out"),"
   echo " \"ejabberd\": \"$(dpkg-query -W -f='${Version}' ejabberd 2>/dev/null)\","
   echo " \"chatcored\": \"$("$CHATCORED" --version 2>/dev/null | head -1)\"}"
 } > "$out/meta.json"
 
+[[ $tsung_only -eq 1 ]] && { rounds=0; rounds_only=1; }
 for r in $(seq "$rounds"); do
   # A B A B: chatcore first in odd rounds, ejabberd first in even ones.
   if (( r % 2 == 1 )); then
@@ -281,6 +287,7 @@ for r in $(seq "$rounds"); do
   fi
   run_chatcore "$r" nosync
 done
+if [[ $rounds_only -eq 0 ]]; then
 # Latency at 50 % of chatcore's maximum: the median max of the stepped runs,
 # halved, held for 10 s, once per round on a fresh server.
 half=$(/usr/bin/python3 - "$out" <<'PY'
@@ -335,6 +342,7 @@ PY
 
 run_strace chatcore "${STRACE_RATE:-2000}"
 run_strace ejabberd "${STRACE_RATE_EJ:-20}"
+fi  # rounds_only
 
 # Cross-check of the XMPP adapter against Tsung on ejabberd: the same
 # stepped 1:1 rates, measured by Tsung (bench/load/tsung/run-tsung.sh);
@@ -342,14 +350,15 @@ run_strace ejabberd "${STRACE_RATE_EJ:-20}"
 if [[ $tsung -eq 1 ]]; then
   log "run tsung cross-check (load $(cut -d' ' -f1-3 /proc/loadavg))"
   IFS=, read -r -a tsung_rates <<< "$ej_rates"
-  # Few senders: Tsung reads a socket only between think times, so short
-  # think times (users / rate) keep its own delay small (run-tsung.sh).
+  # Few senders: short think times (users / rate) between a session's sends.
   tsung_users=${TSUNG_USERS:-10}
   : > "$out/tsung.txt"
   for rate in "${tsung_rates[@]}"; do
-    # A fresh server per step: messages to users who logged off at the end
-    # of a step are stored offline and would be replayed, minutes "late",
-    # into the next step.
+    # Per step, Tsung then chatcore-bench's XMPP adapter, each against a
+    # fresh ejabberd, back to back: the disk's flush latency (which bounds
+    # ejabberd) drifts over minutes, so the two tools must see the same
+    # moment. A fresh server per step also keeps messages stored offline at
+    # the end of one step from being replayed into the next.
     server_dir=$(mktemp -d "$out/ejabberd.XXXX")
     server_port=$(free_port)
     server_pid=$(TSUNG_ACCOUNTS=$tsung_users "$root/bench/load/ejabberd/ejabberd.sh" start \
@@ -360,21 +369,22 @@ if [[ $tsung -eq 1 ]]; then
     stop_server
     log "tsung: $line"
     echo "$line" >> "$out/tsung.txt"
+    start_ejabberd
+    bench "xcheck-$rate" --target xmpp --port "$server_port" --scenario one2one \
+      --users "$tsung_users" --rates "$rate" --server-pid "$server_pid" "${common[@]}"
+    stop_server
     [[ $line == *pass ]] || break
   done
-  # The same steps and the same number of users through chatcore-bench's
-  # XMPP adapter, for the knee comparison.
-  start_ejabberd
-  bench "r1-ejabberd-sync-xcheck" --target xmpp --port "$server_port" --scenario one2one \
-    --users "$tsung_users" --rates "$ej_rates" --server-pid "$server_pid" "${common[@]}"
-  stop_server
 fi
 
-/usr/bin/python3 - "$out" <<'PY'
-import json, sys
+/usr/bin/python3 - "$out" "$root" <<'PY'
+import json, subprocess, sys
 p = sys.argv[1] + "/meta.json"
 m = json.load(open(p))
 m["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+m["fsync_end"] = json.loads(subprocess.run(
+    ["/usr/bin/python3", sys.argv[2] + "/bench/load/fsync_probe.py", sys.argv[1]],
+    capture_output=True, text=True, check=True).stdout)
 json.dump(m, open(p, "w"), indent=1)
 PY
 log "results in $out"

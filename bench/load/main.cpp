@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
   result["options"] = {{"rates", opt.rates},
                        {"step_seconds", opt.step_seconds},
                        {"drain_seconds", opt.drain_seconds},
+                       {"warmup_seconds", opt.warmup_seconds},
                        {"p99_limit_ms", opt.p99_limit_ms},
                        {"body_bytes", message_body().size()},
                        {"heartbeat_seconds", opt.heartbeat_seconds}};
