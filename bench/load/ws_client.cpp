@@ -1,4 +1,5 @@
 #include "ws_client.hpp"
+#include "base64.hpp"
 
 #include <cstring>
 #include <random>
@@ -8,22 +9,6 @@ namespace chatcore_bench {
 namespace {
 
 constexpr std::size_t kMaxMessageBytes = 1 << 20;  // the server's frames are far smaller
-
-std::string base64(const std::uint8_t* p, std::size_t n) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (std::size_t i = 0; i < n; i += 3) {
-    std::uint32_t v = static_cast<std::uint32_t>(p[i]) << 16;
-    if (i + 1 < n) v |= static_cast<std::uint32_t>(p[i + 1]) << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? kAlphabet[v & 63] : '=';
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -40,7 +25,8 @@ void WsClient::on_connected() {
   for (auto& b : key) b = static_cast<std::uint8_t>(std::random_device{}());
   std::string req = "GET " + path_ + " HTTP/1.1\r\nHost: " + host_header_ +
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
-                    base64(key, sizeof key) + "\r\nSec-WebSocket-Version: 13\r\n";
+                    base64(std::string_view(reinterpret_cast<const char*>(key), sizeof key)) +
+                    "\r\nSec-WebSocket-Version: 13\r\n";
   if (!subprotocol_.empty()) req += "Sec-WebSocket-Protocol: " + subprotocol_ + "\r\n";
   req += "\r\n";
   write(req);

@@ -1,4 +1,5 @@
 #include "xmpp_client.hpp"
+#include "base64.hpp"
 
 #include <expat.h>
 
@@ -15,24 +16,6 @@
 namespace chatcore_bench {
 
 namespace {
-
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-  const std::size_t n = in.size();
-  for (std::size_t i = 0; i < n; i += 3) {
-    std::uint32_t v = static_cast<std::uint32_t>(p[i]) << 16;
-    if (i + 1 < n) v |= static_cast<std::uint32_t>(p[i + 1]) << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? kAlphabet[v & 63] : '=';
-  }
-  return out;
-}
 
 const char* attr(const XML_Char** attrs, const char* name) {
   for (int i = 0; attrs[i] != nullptr; i += 2) {
