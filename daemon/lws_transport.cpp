@@ -22,8 +22,12 @@ namespace {
 // Per-connection rx buffer of the WebSocket protocol. Messages larger than
 // this arrive in several RECEIVE callbacks and are reassembled up to
 // Limits::max_frame_bytes (LwsSession::append_fragment), so this only
-// trades callbacks for memory: lws allocates it for every connection.
-constexpr std::size_t kWsRxBufferBytes = 64 * 1024;
+// trades callbacks for memory: lws allocates it for every connection when
+// the WebSocket opens, idle or not. 1 KiB holds a typical Send (a 100-byte
+// body is ~200 bytes framed) in one callback; a 400 KB message takes ~400
+// callbacks of a memcpy each, which costs far less than the 64 KiB per
+// connection a "fits everything" buffer would (docs/benchmarks.md, idle).
+constexpr std::size_t kWsRxBufferBytes = 1024;
 // Largest single socket write for WebSocket frames; the rest of a larger
 // frame is buffered by lws and written on the following POLLOUTs.
 constexpr std::size_t kWsTxPacketBytes = 256 * 1024;

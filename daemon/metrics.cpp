@@ -87,10 +87,13 @@ std::string Metrics::render(const chatcore::EngineStats& e, const TransportGauge
            ws_frames_in_);
   x.single("chatcored_ws_received_bytes_total", "counter",
            "Payload bytes of complete WebSocket messages received.", ws_bytes_in_);
-  x.single("chatcored_ws_frames_sent_total", "counter", "WebSocket messages written.",
+  x.single("chatcored_ws_frames_sent_total", "counter", "WebSocket messages queued for sending.",
            ws_frames_out_);
   x.single("chatcored_ws_sent_bytes_total", "counter",
-           "Payload bytes of WebSocket messages written.", ws_bytes_out_);
+           "Payload bytes of WebSocket messages queued for sending.", ws_bytes_out_);
+  x.single("chatcored_ws_writes_total", "counter",
+           "Socket writes of WebSocket messages (several messages queued together share one).",
+           ws_writes_);
   x.single("chatcored_ws_frames_too_large_total", "counter",
            "Inbound messages over limits.max_frame_bytes (connection closed 4003).",
            ws_frames_too_large_);

@@ -44,6 +44,8 @@ class Metrics {
     ++ws_frames_out_;
     ws_bytes_out_ += bytes;
   }
+  // One socket write of (coalesced) WebSocket messages.
+  void ws_write() { ++ws_writes_; }
   void ws_frame_too_large() { ++ws_frames_too_large_; }
   void ws_upgrade_refused() { ++ws_upgrades_refused_; }
   // One HTTP response written by the transport (API, health, metrics,
@@ -60,6 +62,7 @@ class Metrics {
   std::uint64_t ws_bytes_in_ = 0;
   std::uint64_t ws_frames_out_ = 0;
   std::uint64_t ws_bytes_out_ = 0;
+  std::uint64_t ws_writes_ = 0;
   std::uint64_t ws_frames_too_large_ = 0;
   std::uint64_t ws_upgrades_refused_ = 0;
   std::uint64_t http_by_class_[6] = {};  // index 1..5: 1xx..5xx

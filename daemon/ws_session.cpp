@@ -39,20 +39,40 @@ void LwsSession::request_writable() {
 
 void LwsSession::send(std::span<const std::uint8_t> frame) {
   if (!wsi_ || close_requested_) return;
+  // RFC 6455 §5.2, server to client: FIN + binary opcode, no mask, then
+  // the payload length in 7, 7+16 or 7+64 bits.
+  std::uint8_t header[10];
+  std::size_t header_len = 2;
+  const std::uint64_t len = frame.size();
+  header[0] = 0x82;
+  if (len < 126) {
+    header[1] = static_cast<std::uint8_t>(len);
+  } else if (len <= 0xFFFF) {
+    header[1] = 126;
+    header[2] = static_cast<std::uint8_t>(len >> 8);
+    header[3] = static_cast<std::uint8_t>(len);
+    header_len = 4;
+  } else {
+    header[1] = 127;
+    for (int i = 0; i < 8; ++i) header[2 + i] = static_cast<std::uint8_t>(len >> (56 - 8 * i));
+    header_len = 10;
+  }
+  const std::size_t wire = header_len + frame.size();
   // The engine closes a session whose queue passes Limits::outbound_hard_
   // bytes right after the send that crossed it. This cap sits well above
   // that, so it only acts if that promise is ever broken: memory stays
   // bounded per connection no matter what.
-  if (queued_bytes_ + frame.size() > queue_cap_bytes_) {
+  if (queued_bytes_ + wire > queue_cap_bytes_) {
     spdlog::warn("ws_queue_cap session={} queued_bytes={} cap={}", id_, queued_bytes_,
                  queue_cap_bytes_);
     close(chatcore::CloseCode::kSlowConsumer, "outbound queue over its limit");
     return;
   }
-  std::vector<std::uint8_t> buf(LWS_PRE + frame.size());
-  std::memcpy(buf.data() + LWS_PRE, frame.data(), frame.size());
-  queue_.push_back(std::move(buf));
-  queued_bytes_ += frame.size();
+  if (out_.capacity() == 0) out_.reserve(std::max<std::size_t>(wire, 512));
+  out_.insert(out_.end(), header, header + header_len);
+  out_.insert(out_.end(), frame.begin(), frame.end());
+  queued_bytes_ += wire;
+  metrics_.ws_frame_out(frame.size());
   request_writable();
 }
 
@@ -62,7 +82,8 @@ void LwsSession::close(chatcore::CloseCode code, std::string_view reason) {
   close_code_ = code;
   close_reason_ = close_reason_payload(reason);
   if (code == chatcore::CloseCode::kSlowConsumer) {
-    queue_.clear();
+    std::vector<std::uint8_t>().swap(out_);
+    out_head_ = 0;
     queued_bytes_ = 0;
   }
   // Bound the flush: a peer that stops reading must not keep the
@@ -71,23 +92,51 @@ void LwsSession::close(chatcore::CloseCode code, std::string_view reason) {
   request_writable();
 }
 
+namespace {
+
+// Wire length of the framed message starting at `p` (header + payload);
+// `p` points at a header send() wrote.
+std::size_t framed_length(const std::uint8_t* p) {
+  std::uint64_t len = p[1] & 0x7F;
+  std::size_t header = 2;
+  if (len == 126) {
+    len = (std::uint64_t{p[2]} << 8) | p[3];
+    header = 4;
+  } else if (len == 127) {
+    len = 0;
+    for (int i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+    header = 10;
+  }
+  return header + static_cast<std::size_t>(len);
+}
+
+}  // namespace
+
 bool LwsSession::write_pending() {
   if (!wsi_) return false;
-  while (!queue_.empty()) {
+  while (out_head_ < out_.size()) {
     if (lws_send_pipe_choked(wsi_)) {
       request_writable();
       return true;
     }
-    auto& buf = queue_.front();
-    std::size_t len = buf.size() - LWS_PRE;
-    int n = lws_write(wsi_, buf.data() + LWS_PRE, len, LWS_WRITE_BINARY);
+    // Whole messages only, up to kCoalesceBytes (at least one message).
+    std::size_t chunk = 0;
+    const std::size_t available = out_.size() - out_head_;
+    while (chunk < available) {
+      std::size_t next = framed_length(out_.data() + out_head_ + chunk);
+      if (chunk > 0 && chunk + next > kCoalesceBytes) break;
+      chunk += next;
+    }
+    // LWS_WRITE_RAW: the bytes are already WebSocket frames; lws writes
+    // them as they are (TLS included) and keeps any part the kernel does
+    // not take.
+    int n = lws_write(wsi_, out_.data() + out_head_, chunk, LWS_WRITE_RAW);
     if (n < 0) {
       spdlog::info("ws_write_failed session={}", id_);
       return false;
     }
-    metrics_.ws_frame_out(len);
-    queued_bytes_ -= len;
-    queue_.pop_front();
+    metrics_.ws_write();
+    consume(chunk);
   }
   if (close_requested_) {
     // Everything queued is handed to lws; it sends the close frame after
@@ -98,6 +147,21 @@ bool LwsSession::write_pending() {
     return false;
   }
   return true;
+}
+
+void LwsSession::consume(std::size_t wire_bytes) {
+  out_head_ += wire_bytes;
+  queued_bytes_ -= wire_bytes;
+  if (out_head_ == out_.size()) {
+    out_head_ = 0;
+    // Give the buffer back: most sessions are idle most of the time, and
+    // an idle session should own nothing (one malloc per burst is cheap).
+    std::vector<std::uint8_t>().swap(out_);
+  } else if (out_head_ >= kCoalesceBytes && out_head_ * 2 >= out_.size()) {
+    // Mostly written: move the tail down rather than grow forever.
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    out_head_ = 0;
+  }
 }
 
 LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> chunk) {
@@ -137,7 +201,8 @@ LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> c
 
 void LwsSession::detach() {
   wsi_ = nullptr;
-  queue_.clear();
+  std::vector<std::uint8_t>().swap(out_);
+  out_head_ = 0;
   queued_bytes_ = 0;
   inbound_.clear();
 }

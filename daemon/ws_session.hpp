@@ -1,15 +1,20 @@
 // LwsSession: one WebSocket connection, as the engine sees it
 // (chatcore::Session) and as the lws transport drives it.
 //
-// OUTBOUND. The engine hands us complete frames with send(); we copy each
-// into a bounded FIFO (queued_bytes() is what the engine compares with
-// Limits::outbound_soft_bytes / outbound_hard_bytes) and ask lws for a
-// writable callback. On it, write_pending() writes frames one lws_write()
-// each (one binary WebSocket message per frame, LWS_PRE bytes of headroom
-// in front) for as long as the socket takes them: lws_send_pipe_choked()
-// says when to stop. lws keeps whatever the kernel did not take of the last
-// write and reports the pipe choked until it is out, so at most one frame
-// beyond our queue is ever buffered inside lws.
+// OUTBOUND. The engine hands us complete frames with send(); we frame each
+// as one binary WebSocket message ourselves (server frames are unmasked:
+// a 2-10 byte header, then the payload) and append it to one contiguous
+// output buffer, bounded (queued_bytes() is what the engine compares with
+// Limits::outbound_soft_bytes / outbound_hard_bytes), then ask lws for a
+// writable callback. On it, write_pending() hands lws as many whole
+// messages as fit in kCoalesceBytes in ONE lws_write(LWS_WRITE_RAW): the
+// Ack and the Deliver of one commit, or a burst of Delivers for a member
+// of a busy group, cost one send(2) instead of one each. Writes always end
+// on a message boundary, because lws may slip its own control frames
+// (pong, close) in between two of our writes. lws keeps whatever the
+// kernel did not take of the last write and reports the pipe choked until
+// it is out (lws_send_pipe_choked()), so at most one write beyond our
+// buffer is ever held inside lws.
 //
 // CLOSING. close() is a request: the queued frames are flushed first (an
 // Error frame that explains a close must reach the client before it), then
@@ -33,7 +38,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,14 +56,18 @@ class LwsSession final : public chatcore::Session {
  public:
   // How long a requested close may spend flushing queued frames.
   static constexpr int kCloseFlushSeconds = 5;
+  // Most bytes of whole messages gathered into one write. A single message
+  // larger than this goes out alone (lws buffers what the kernel refuses).
+  static constexpr std::size_t kCoalesceBytes = 64 * 1024;
 
   // `max_frame_bytes` caps inbound reassembly; `queue_cap_bytes` is a last
   // line of defence above the engine's hard limit (see send()).
   LwsSession(lws* wsi, std::size_t max_frame_bytes, std::size_t queue_cap_bytes, Metrics& metrics);
 
   // ---- chatcore::Session --------------------------------------------------------
-  // Copies the frame into the queue and asks for a writable callback. A
-  // frame sent after close() or after the connection ended is dropped.
+  // Frames and copies the frame into the output buffer and asks for a
+  // writable callback. A frame sent after close() or after the connection
+  // ended is dropped.
   void send(std::span<const std::uint8_t> frame) override;
   std::size_t queued_bytes() const override { return queued_bytes_; }
   void close(chatcore::CloseCode code, std::string_view reason) override;
@@ -73,10 +81,9 @@ class LwsSession final : public chatcore::Session {
   chatcore::SessionId id() const { return id_; }
   bool connected() const { return connected_; }
 
-  // On LWS_CALLBACK_SERVER_WRITEABLE. Writes queued frames while the socket
-  // takes them. Returns false when the callback must return -1: a close
-  // was requested and is due (lws_close_reason() has been set), or a write
-  // failed.
+  // On LWS_CALLBACK_SERVER_WRITEABLE. Writes queued messages, coalesced
+  // (see OUTBOUND), while the socket takes them. Returns false when the callback must return -1: a
+  // close was requested and is due (lws_close_reason() has been set), or a write failed.
   bool write_pending();
 
   enum class Fragment {
@@ -105,6 +112,9 @@ class LwsSession final : public chatcore::Session {
 
  private:
   void request_writable();
+  // Drops the written prefix of out_, and the allocation with it once the
+  // buffer is empty, so a session idle after a burst owns no buffer.
+  void consume(std::size_t wire_bytes);
 
   lws* wsi_;
   chatcore::SessionId id_ = 0;
@@ -113,8 +123,12 @@ class LwsSession final : public chatcore::Session {
   std::size_t queue_cap_bytes_;
   Metrics& metrics_;
 
-  std::deque<std::vector<std::uint8_t>> queue_;  // each frame with LWS_PRE headroom
-  std::size_t queued_bytes_ = 0;                 // payload bytes in queue_
+  // Framed messages not yet handed to lws: out_[out_head_, out_.size()).
+  // A vector rather than a deque of frames: an idle session owns no
+  // allocation at all, and a burst is one buffer that one write can take.
+  std::vector<std::uint8_t> out_;
+  std::size_t out_head_ = 0;
+  std::size_t queued_bytes_ = 0;  // wire bytes in out_ not yet written
 
   std::vector<std::uint8_t> inbound_;
   bool in_message_ = false;  // a message has started and not finished
