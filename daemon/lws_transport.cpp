@@ -19,15 +19,17 @@ using chatcore::Status;
 
 namespace {
 
-// Per-connection rx buffer of the WebSocket protocol. Messages larger than
-// this arrive in several RECEIVE callbacks and are reassembled up to
-// Limits::max_frame_bytes (LwsSession::append_fragment), so this only
-// trades callbacks for memory: lws allocates it for every connection when
-// the WebSocket opens, idle or not. 1 KiB holds a typical Send (a 100-byte
-// body is ~200 bytes framed) in one callback; a 400 KB message takes ~400
-// callbacks of a memcpy each, which costs far less than the 64 KiB per
-// connection a "fits everything" buffer would (docs/benchmarks.md, idle).
-constexpr std::size_t kWsRxBufferBytes = 1024;
+// Per-connection rx buffer of the WebSocket protocol: lws allocates it for
+// every connection when the WebSocket opens, idle or not, so it is most of
+// what an idle connection costs. A message that fits is handed to the
+// engine straight from it (LwsSession::append_fragment); a larger one
+// arrives in several RECEIVE callbacks and is reassembled up to
+// Limits::max_frame_bytes, at the price of a copy. 256 bytes holds a
+// Heartbeat, a Hello, a MarkRead and a Send with a ~150-byte body; a 400 KB
+// message takes ~1,600 callbacks of a small memcpy each, which is little
+// next to its UTF-8 validation. 64 KiB here made an idle connection cost
+// 6.4 KiB (docs/benchmarks.md, idle scenario).
+constexpr std::size_t kWsRxBufferBytes = 256;
 // Largest single socket write for WebSocket frames; the rest of a larger
 // frame is buffered by lws and written on the following POLLOUTs.
 constexpr std::size_t kWsTxPacketBytes = 256 * 1024;
@@ -595,6 +597,7 @@ int LwsTransport::ws_receive(lws* wsi, const void* in, std::size_t len) {
   auto message = session->message();
   metrics_.ws_frame_in(message.size());
   if (session->connected()) engine_.on_frame(session->id(), message);
+  session->message_consumed();
   return 0;
 }
 

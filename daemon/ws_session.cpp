@@ -3,6 +3,8 @@
 #include <libwebsockets.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -166,12 +168,21 @@ void LwsSession::consume(std::size_t wire_bytes) {
 
 LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> chunk) {
   if (!wsi_ || close_requested_) return Fragment::kIncomplete;
+  const bool final = lws_is_final_fragment(wsi_) != 0;
+  if (!in_message_ && final && lws_frame_is_binary(wsi_) && chunk.size() <= max_frame_bytes_ &&
+      reinterpret_cast<std::uintptr_t>(chunk.data()) % alignof(std::max_align_t) == 0) {
+    // The whole message is in this one chunk (the common case: the rx
+    // buffer holds a typical frame): hand lws' own buffer to the engine,
+    // no copy. FlatBuffers' verifier wants its input aligned; lws' buffer
+    // is (malloc + LWS_PRE), and anything else takes the copying path.
+    message_ = chunk;
+    return Fragment::kComplete;
+  }
   if (!in_message_) {
     in_message_ = true;
     discarding_ = false;
     inbound_.clear();
   }
-  const bool final = lws_is_final_fragment(wsi_) != 0;
   if (!discarding_) {
     if (!lws_frame_is_binary(wsi_)) {
       discarding_ = true;
@@ -194,9 +205,18 @@ LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> c
   in_message_ = false;
   if (discarding_) {
     discarding_ = false;
+    std::vector<std::uint8_t>().swap(inbound_);
     return Fragment::kIncomplete;
   }
+  message_ = inbound_;
   return Fragment::kComplete;
+}
+
+void LwsSession::message_consumed() {
+  message_ = {};
+  // Reassembly buffers are for the rare message larger than the rx buffer;
+  // give it back so an idle connection keeps none.
+  std::vector<std::uint8_t>().swap(inbound_);
 }
 
 void LwsSession::detach() {
@@ -204,7 +224,8 @@ void LwsSession::detach() {
   std::vector<std::uint8_t>().swap(out_);
   out_head_ = 0;
   queued_bytes_ = 0;
-  inbound_.clear();
+  message_ = {};
+  std::vector<std::uint8_t>().swap(inbound_);
 }
 
 }  // namespace chatcored

@@ -27,7 +27,8 @@
 //
 // INBOUND. lws hands us a WebSocket message in pieces: the peer's own
 // fragments (continuation frames), each further split into rx-buffer-sized
-// chunks. append_fragment() reassembles them into one buffer capped at
+// chunks. A message that arrives in one chunk (most do) is passed on from
+// lws' buffer without a copy; otherwise append_fragment() reassembles it into one buffer capped at
 // Limits::max_frame_bytes, refusing as early as the announced payload
 // length allows (lws_remaining_packet_payload), so an oversized frame
 // costs no more memory than the cap.
@@ -95,9 +96,13 @@ class LwsSession final : public chatcore::Session {
   // On LWS_CALLBACK_RECEIVE with the chunk lws delivered. Ignores input
   // once a close is pending.
   Fragment append_fragment(std::span<const std::uint8_t> chunk);
-  // The reassembled message after kComplete; valid until the next
-  // append_fragment().
-  std::span<const std::uint8_t> message() const { return inbound_; }
+  // The message after kComplete: lws' own rx buffer when the message came
+  // in one chunk, else the reassembly buffer. Valid until
+  // message_consumed() or the next append_fragment(), and only inside the
+  // RECEIVE callback that returned kComplete.
+  std::span<const std::uint8_t> message() const { return message_; }
+  // The engine is done with message(): frees the reassembly buffer.
+  void message_consumed();
 
   // LWS_CALLBACK_WS_PEER_INITIATED_CLOSE was seen.
   void peer_sent_close() { peer_closed_ = true; }
@@ -130,7 +135,8 @@ class LwsSession final : public chatcore::Session {
   std::size_t out_head_ = 0;
   std::size_t queued_bytes_ = 0;  // wire bytes in out_ not yet written
 
-  std::vector<std::uint8_t> inbound_;
+  std::vector<std::uint8_t> inbound_;  // reassembly of a multi-chunk message
+  std::span<const std::uint8_t> message_;
   bool in_message_ = false;  // a message has started and not finished
   bool discarding_ = false;  // rest of a refused message: drop until its end
 
