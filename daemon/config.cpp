@@ -261,6 +261,20 @@ std::vector<TableSpec> config_schema() {
                            if (s.is_ok()) c.drain_timeout = std::chrono::milliseconds(v);
                            return s;
                          }},
+                        {"event_loop",
+                         [](const toml::node& n, const std::string& key, Config& c) {
+                           std::string text;
+                           Status s = read_string(n, key, text);
+                           if (!s.is_ok()) return s;
+                           if (text == "epoll") {
+                             c.event_loop = EventLoop::kEpoll;
+                           } else if (text == "poll") {
+                             c.event_loop = EventLoop::kPoll;
+                           } else {
+                             return key_error(key, "must be \"epoll\" or \"poll\"");
+                           }
+                           return Status::ok();
+                         }},
                     }});
 
   tables.push_back({"storage",

@@ -49,6 +49,11 @@ struct ListenAddress {
 // machine crash). Only for benchmarks.
 enum class StorageDurability { kSync, kNoSync };
 
+// Which readiness mechanism the transport's loop uses. kEpoll (libuv, via
+// lws' event-lib plugin) costs per pass what is ready; kPoll (lws' own
+// loop) scans every connection on every pass.
+enum class EventLoop { kEpoll, kPoll };
+
 struct Config {
   // ---- [server] -------------------------------------------------------------
   ListenAddress listen;
@@ -63,6 +68,7 @@ struct Config {
   // How long a graceful stop (SIGTERM) waits for connections to flush and
   // close before it closes what is left.
   std::chrono::milliseconds drain_timeout{10'000};
+  EventLoop event_loop = EventLoop::kEpoll;
 
   // ---- [storage] ------------------------------------------------------------
   StorageDurability durability = StorageDurability::kSync;

@@ -138,6 +138,12 @@ LwsTransport::~LwsTransport() {
     lws_context_destroy(context_);
     context_ = nullptr;
   }
+  if (uv_loop_) {
+    // lws closes its libuv handles asynchronously: let the loop run their
+    // close callbacks before the loop itself goes.
+    uv_run(uv_loop_.get(), UV_RUN_DEFAULT);
+    if (uv_loop_close(uv_loop_.get()) != 0) spdlog::warn("uv_loop_close: handles left open");
+  }
 }
 
 Status LwsTransport::start() {
@@ -213,7 +219,31 @@ Status LwsTransport::start() {
     info.alpn = "http/1.1";
   }
 
+  void* foreign_loops[1] = {nullptr};
+  if (options_.event_loop == EventLoop::kEpoll) {
+    // Our own libuv loop, handed to lws as a "foreign" loop: lws registers
+    // its sockets, timers and cancel pipe on it, and run() drives it one
+    // pass at a time. The plugin is libwebsockets-evlib_uv.so.
+    uv_loop_ = std::make_unique<uv_loop_t>();
+    if (int rc = uv_loop_init(uv_loop_.get()); rc != 0) {
+      uv_loop_.reset();
+      return Status::unavailable(fmt::format("uv_loop_init: {}", uv_strerror(rc)));
+    }
+    foreign_loops[0] = uv_loop_.get();
+    info.foreign_loops = foreign_loops;
+    info.options |= LWS_SERVER_OPTION_LIBUV;
+  }
+
   context_ = lws_create_context(&info);
+  if (!context_ && uv_loop_) {
+    uv_run(uv_loop_.get(), UV_RUN_NOWAIT);
+    uv_loop_close(uv_loop_.get());
+    uv_loop_.reset();
+    return Status::unavailable(
+        fmt::format("cannot listen on {} with event_loop = \"epoll\" (see the lws error above; is "
+                    "libwebsockets-evlib-uv installed? event_loop = \"poll\" needs no plugin)",
+                    options_.listen.to_string()));
+  }
   if (!context_) {
     return Status::unavailable(
         fmt::format("cannot listen on {} (see the lws error above)", options_.listen.to_string()));
@@ -225,8 +255,9 @@ Status LwsTransport::start() {
   engine_.set_wakeup([waker = waker_] { waker->wake(); });
   tick_.owner = this;
   lws_sul_schedule(context_, 0, &tick_.sul, &LwsTransport::tick_callback, LWS_US_PER_SEC);
-  spdlog::info("listening address={} port={} tls={} web_root={}", options_.listen.host, port(),
-               options_.tls_cert.empty() ? "off" : "on", log_quote(options_.web_root));
+  spdlog::info("listening address={} port={} tls={} event_loop={} web_root={}",
+               options_.listen.host, port(), options_.tls_cert.empty() ? "off" : "on",
+               uv_loop_ ? "epoll" : "poll", log_quote(options_.web_root));
   return Status::ok();
 }
 
@@ -237,7 +268,11 @@ int LwsTransport::port() const {
 
 void LwsTransport::run() {
   for (;;) {
-    if (lws_service(context_, 0) < 0) {
+    if (uv_loop_) {
+      // One pass: wait for whatever is ready (sockets, lws' timers, the
+      // cancel pipe that Waker::wake() writes), handle it, return.
+      uv_run(uv_loop_.get(), UV_RUN_ONCE);
+    } else if (lws_service(context_, 0) < 0) {
       spdlog::error("lws_service_failed");
       return;
     }

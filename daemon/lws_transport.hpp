@@ -49,6 +49,7 @@
 #include <vector>
 
 #include <libwebsockets.h>
+#include <uv.h>
 
 #include "chatcore/engine.hpp"
 #include "chatcore/status.hpp"
@@ -69,6 +70,7 @@ struct TransportOptions {
   std::size_t http_max_body_bytes = 1280 * 1024;      // request body cap (413)
   std::size_t outbound_hard_bytes = 8 * 1024 * 1024;  // the engine's slow-consumer limit
   std::chrono::milliseconds drain_timeout{10'000};
+  EventLoop event_loop = EventLoop::kEpoll;
 };
 
 class LwsTransport {
@@ -144,6 +146,10 @@ class LwsTransport {
 
   lws_context* context_ = nullptr;
   TickTimer tick_{};
+  // The event loop lws runs on (a "foreign" libuv loop that we own and
+  // drive, so run() keeps control between passes). Null when lws runs its
+  // own poll(2) loop.
+  std::unique_ptr<uv_loop_t> uv_loop_;
 
   // What the engine's wakeup function holds. It is shared, not part of
   // this object, because the storage thread may run a wakeup it copied just

@@ -122,6 +122,7 @@ int serve(const Config& config, StopRelay& relay) {
   transport_options.http_max_body_bytes = config.http_max_body_bytes;
   transport_options.outbound_hard_bytes = config.limits.outbound_hard_bytes;
   transport_options.drain_timeout = config.drain_timeout;
+  transport_options.event_loop = config.event_loop;
   LwsTransport transport(transport_options, engine, api, metrics);
 
   if (auto st = transport.start(); !st.is_ok()) {

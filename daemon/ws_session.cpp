@@ -116,6 +116,7 @@ std::size_t framed_length(const std::uint8_t* p) {
 
 bool LwsSession::write_pending() {
   if (!wsi_) return false;
+  if (closing_) return true;  // lws is sending the close frame
   while (out_head_ < out_.size()) {
     if (lws_send_pipe_choked(wsi_)) {
       request_writable();
@@ -141,12 +142,26 @@ bool LwsSession::write_pending() {
     consume(chunk);
   }
   if (close_requested_) {
-    // Everything queued is handed to lws; it sends the close frame after
-    // any part of the last write the kernel has not taken yet.
+    // Everything queued is handed to lws. Start the close handshake only
+    // once lws holds none of it either: a close begun with output still
+    // buffered in lws flushes it and then drops the connection without a
+    // close frame.
+    if (lws_send_pipe_choked(wsi_)) {
+      request_writable();
+      return true;
+    }
     auto* reason = reinterpret_cast<unsigned char*>(close_reason_.data());
     lws_close_reason(wsi_, static_cast<lws_close_status>(close_code_), reason,
                      close_reason_.size());
-    return false;
+    // Close now, once, rather than by returning -1 from this callback:
+    // Debian's lws 4.1 (built with _DEBUG) closes a wsi a second time after
+    // a callback's -1 when it runs on libuv, and that second close kills
+    // the connection before the close frame is sent. Here lws only moves
+    // the connection to "waiting to send close" and sends the frame on
+    // the next writable pass, then waits for the peer's close.
+    closing_ = true;
+    lws_set_timeout(wsi_, NO_PENDING_TIMEOUT, LWS_TO_KILL_SYNC);
+    return true;
   }
   return true;
 }

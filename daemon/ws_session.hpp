@@ -83,8 +83,9 @@ class LwsSession final : public chatcore::Session {
   bool connected() const { return connected_; }
 
   // On LWS_CALLBACK_SERVER_WRITEABLE. Writes queued messages, coalesced
-  // (see OUTBOUND), while the socket takes them. Returns false when the callback must return -1: a
-  // close was requested and is due (lws_close_reason() has been set), or a write failed.
+  // (see OUTBOUND), while the socket takes them, then starts a requested
+  // close once everything is out. Returns false when the callback must
+  // return -1: a write failed.
   bool write_pending();
 
   enum class Fragment {
@@ -141,6 +142,7 @@ class LwsSession final : public chatcore::Session {
   bool discarding_ = false;  // rest of a refused message: drop until its end
 
   bool close_requested_ = false;
+  bool closing_ = false;  // the close handshake is handed to lws
   chatcore::CloseCode close_code_ = chatcore::CloseCode::kNormal;
   std::string close_reason_;
   bool peer_closed_ = false;

@@ -13,7 +13,7 @@ packages=(
   doctest-dev libbenchmark-dev python3-pytest python3-websockets python3-flatbuffers openssl
   prometheus  # promtool, to lint /metrics
   # chatcored and chatcore-cli
-  libwebsockets-dev libtomlplusplus-dev libsodium-dev libcli11-dev libspdlog-dev
+  libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libtomlplusplus-dev libsodium-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev libcurl4-openssl-dev
   # chatcore-bench (its XMPP adapter parses with expat)
   libexpat1-dev

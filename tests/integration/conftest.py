@@ -71,7 +71,10 @@ BASE_CONFIG = {
     # The suite sends bursts from one user; the default 50/s would make it
     # a rate-limit test.
     "limits": {"sends_per_second": 5000.0, "send_burst": 5000.0},
-    "server": {"drain_timeout_ms": 15000},
+    "server": {"drain_timeout_ms": 15000,
+               # CHATCORED_EVENT_LOOP=poll runs the suite on lws' own poll()
+               # loop instead of the default libuv/epoll one.
+               "event_loop": os.environ.get("CHATCORED_EVENT_LOOP", "epoll")},
     "log": {"level": "info"},
 }
 

@@ -187,6 +187,7 @@ def test_example_config_is_valid():
     ("[limits]\nmax_body_chars = -5\n", "limits.max_body_chars"),
     ("[limits]\nmax_body_chars = \"many\"\n", "limits.max_body_chars"),
     ("[storage]\ndurability = \"sometimes\"\n", "storage.durability"),
+    ("[server]\nevent_loop = \"select\"\n", "server.event_loop"),
     ("[storage]\nmap_size = \"12 parsecs\"\n", "storage.map_size"),
     ("[presence]\nheartbeat_interval_ms = 40000\n", "presence.heartbeat_interval_ms"),
     ("[limits]\noutbound_soft_bytes = \"16MiB\"\n", "limits.outbound_soft_bytes"),
