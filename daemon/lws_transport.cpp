@@ -133,16 +133,26 @@ LwsTransport::~LwsTransport() {
     std::lock_guard lock(waker_->mu);
     waker_->context = nullptr;
   }
+  destroy_context();
+}
+
+void LwsTransport::destroy_context() {
   if (context_) {
     lws_sul_cancel(&tick_.sul);
     lws_context_destroy(context_);
+    if (uv_loop_) {
+      // On a foreign loop lws 4.1 closes its libuv handles asynchronously
+      // and frees the context only when destroyed again after they have
+      // closed: run their close callbacks, then finish.
+      uv_run(uv_loop_.get(), UV_RUN_DEFAULT);
+      lws_context_destroy(context_);
+    }
     context_ = nullptr;
   }
   if (uv_loop_) {
-    // lws closes its libuv handles asynchronously: let the loop run their
-    // close callbacks before the loop itself goes.
     uv_run(uv_loop_.get(), UV_RUN_DEFAULT);
     if (uv_loop_close(uv_loop_.get()) != 0) spdlog::warn("uv_loop_close: handles left open");
+    uv_loop_.reset();
   }
 }
 
@@ -235,10 +245,21 @@ Status LwsTransport::start() {
   }
 
   context_ = lws_create_context(&info);
+  // On a foreign loop lws 4.1 defers a fatal error: when the vhost cannot
+  // be created (port in use, bad TLS files) it returns a context that is
+  // already being destroyed instead of null. It then has no vhost.
+  if (context_ && uv_loop_ && !lws_get_vhost_by_name(context_, "default")) {
+    // lws has made the first destroy call itself: let its handles close,
+    // then make the final one.
+    uv_run(uv_loop_.get(), UV_RUN_DEFAULT);
+    lws_context_destroy(context_);
+    context_ = nullptr;
+    destroy_context();
+    return Status::unavailable(
+        fmt::format("cannot listen on {} (see the lws error above)", options_.listen.to_string()));
+  }
   if (!context_ && uv_loop_) {
-    uv_run(uv_loop_.get(), UV_RUN_NOWAIT);
-    uv_loop_close(uv_loop_.get());
-    uv_loop_.reset();
+    destroy_context();
     return Status::unavailable(
         fmt::format("cannot listen on {} with event_loop = \"epoll\" (see the lws error above; is "
                     "libwebsockets-evlib-uv installed? event_loop = \"poll\" needs no plugin)",
@@ -263,7 +284,8 @@ Status LwsTransport::start() {
 
 int LwsTransport::port() const {
   if (!context_) return -1;
-  return lws_get_vhost_listen_port(lws_get_vhost_by_name(context_, "default"));
+  lws_vhost* vhost = lws_get_vhost_by_name(context_, "default");
+  return vhost ? lws_get_vhost_listen_port(vhost) : -1;
 }
 
 void LwsTransport::run() {

@@ -130,6 +130,8 @@ class LwsTransport {
 
   void on_wait_cancelled();
   void on_tick();
+  // Destroys the lws context (if any) and our libuv loop (if any).
+  void destroy_context();
   void begin_drain();
   bool drained() const;
 

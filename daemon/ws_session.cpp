@@ -186,10 +186,11 @@ LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> c
   const bool final = lws_is_final_fragment(wsi_) != 0;
   if (!in_message_ && final && lws_frame_is_binary(wsi_) && chunk.size() <= max_frame_bytes_ &&
       reinterpret_cast<std::uintptr_t>(chunk.data()) % alignof(std::max_align_t) == 0) {
-    // The whole message is in this one chunk (the common case: the rx
-    // buffer holds a typical frame): hand lws' own buffer to the engine,
-    // no copy. FlatBuffers' verifier wants its input aligned; lws' buffer
-    // is (malloc + LWS_PRE), and anything else takes the copying path.
+    // The whole message is in this one chunk: hand lws' buffer to the
+    // engine without a copy. FlatBuffers reads scalars in place, so this
+    // needs an aligned start; lws 4.1 hands payload from its read buffer
+    // just after the frame header, which often is not aligned, and then
+    // the message takes the copying path below.
     message_ = chunk;
     return Fragment::kComplete;
   }

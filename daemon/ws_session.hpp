@@ -27,11 +27,10 @@
 //
 // INBOUND. lws hands us a WebSocket message in pieces: the peer's own
 // fragments (continuation frames), each further split into rx-buffer-sized
-// chunks. A message that arrives in one chunk (most do) is passed on from
-// lws' buffer without a copy; otherwise append_fragment() reassembles it into one buffer capped at
-// Limits::max_frame_bytes, refusing as early as the announced payload
-// length allows (lws_remaining_packet_payload), so an oversized frame
-// costs no more memory than the cap.
+// chunks. A message that arrives in one chunk at an aligned address is
+// passed on from lws' buffer without a copy; otherwise append_fragment() reassembles it into one
+// buffer capped at Limits::max_frame_bytes, refusing as early as the announced payload length
+// allows (lws_remaining_packet_payload), so an oversized frame costs no more memory than the cap.
 //
 // Thread-safety: owner thread only (the lws service thread), like the
 // engine that calls it.

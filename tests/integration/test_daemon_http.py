@@ -216,3 +216,22 @@ def test_flags_override_the_file(tmp_path):
     assert "listen 127.0.0.1:5555" in r.stdout and str(tmp_path / "d") in r.stdout
     assert run("--listen", "nonsense", "--check-config").returncode == 2
     assert run("--log-level", "loud", "--check-config").returncode == 2
+
+
+@pytest.mark.parametrize("event_loop", ["epoll", "poll"])
+def test_a_port_in_use_is_a_clear_start_error(tmp_path, event_loop):
+    # lws on a foreign libuv loop reports a failed bind by handing back a
+    # half-destroyed context; the daemon must still exit with its message.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        cfg = tmp_path / "chatcored.toml"
+        cfg.write_text(f"[server]\nevent_loop = \"{event_loop}\"\n")
+        r = run("--config", str(cfg), "--listen", f"127.0.0.1:{port}",
+                "--data-dir", str(tmp_path / "data"))
+    finally:
+        taken.close()
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr
