@@ -43,6 +43,7 @@ Daemon API
 
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -187,6 +188,14 @@ class Daemon:
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def metric(self, name):
+        """The value of one unlabelled series from GET /metrics."""
+        status, body, _ = self.api.raw("GET", "/metrics")
+        assert status == 200
+        m = re.search(rf"^{name} (\d+)$", body.decode(), re.M)
+        assert m, name
+        return int(m.group(1))
 
     def rss_kib(self):
         with open(f"/proc/{self.pid}/status") as f:

@@ -3,16 +3,6 @@ itself and writes several queued for one connection in one socket write
 (LwsSession::write_pending). Every length encoding of RFC 6455 must
 reach the client intact, and coalescing must actually happen."""
 
-import re
-
-
-def metric(daemon, name):
-    status, body, _ = daemon.api.raw("GET", "/metrics")
-    assert status == 200
-    m = re.search(rf"^{name} (\d+)$", body.decode(), re.M)
-    assert m, name
-    return int(m.group(1))
-
 
 def test_every_payload_length_encoding_arrives_intact(daemon):
     alice, bob = daemon.user(), daemon.user()
@@ -35,8 +25,8 @@ def test_frames_queued_together_share_one_write(make_daemon):
     alice, bob = daemon.user(), daemon.user()
     a = daemon.connect(alice, "a")
     b = daemon.connect(bob, "b")
-    frames_before = metric(daemon, "chatcored_ws_frames_sent_total")
-    writes_before = metric(daemon, "chatcored_ws_writes_total")
+    frames_before = daemon.metric("chatcored_ws_frames_sent_total")
+    writes_before = daemon.metric("chatcored_ws_writes_total")
 
     burst = 200
     rids = [a.send_message(f"m{i}", peer_user_id=bob.user_id) for i in range(burst)]
@@ -45,8 +35,8 @@ def test_frames_queued_together_share_one_write(make_daemon):
     got = [b.expect("Deliver").message.body for _ in range(burst)]
     assert got == [f"m{i}" for i in range(burst)]
 
-    frames = metric(daemon, "chatcored_ws_frames_sent_total") - frames_before
-    writes = metric(daemon, "chatcored_ws_writes_total") - writes_before
+    frames = daemon.metric("chatcored_ws_frames_sent_total") - frames_before
+    writes = daemon.metric("chatcored_ws_writes_total") - writes_before
     # Each message is an Ack and a Deliver to alice's connection (her own
     # device gets its Deliver too) and a Deliver to bob's: 3 frames. The
     # Ack and alice's Deliver come out of one commit in one loop pass, so

@@ -3,20 +3,10 @@ another client a message (DESIGN.md promise 6): its outbound queue is
 capped (limits.outbound_hard_bytes) and it is closed 4008; it resyncs
 from its cursor when it comes back."""
 
-import re
-
 from chatclient import RawWs, encode_hello, group_conversation
 
 MESSAGES = 150
 BODY = "s" * 50_000  # 150 x 50 KB = 7.5 MB for the slow reader
-
-
-def metric(daemon, name):
-    status, body, _ = daemon.api.raw("GET", "/metrics")
-    assert status == 200
-    m = re.search(rf"^{name} (\d+)$", body.decode(), re.M)
-    assert m, name
-    return int(m.group(1))
 
 
 def test_slow_consumer_is_cut_off_and_others_get_everything(make_daemon):
@@ -53,7 +43,7 @@ def test_slow_consumer_is_cut_off_and_others_get_everything(make_daemon):
     # stops feeding a session at the soft limit and resumes when it drains)
     # or was closed as a slow consumer at the hard limit. Either way its
     # backlog never became daemon memory: 7.5 MB were sent to it.
-    assert metric(daemon, "chatcored_ws_outbound_queued_bytes") <= 1024 * 1024 + 512 * 1024
+    assert daemon.metric("chatcored_ws_outbound_queued_bytes") <= 1024 * 1024 + 512 * 1024
     assert daemon.rss_kib() - rss_before < 64 * 1024
 
     # When it reads again it gets everything, in order: from the same
@@ -64,7 +54,7 @@ def test_slow_consumer_is_cut_off_and_others_get_everything(make_daemon):
     slow.close()
     if state != "open":
         assert state in (4008, None), state
-        assert metric(daemon, "chatcore_slow_consumer_closes_total") >= 1
+        assert daemon.metric("chatcore_slow_consumer_closes_total") >= 1
         again = daemon.connect(slow_user, "slow", cursor=len(seqs))
         seqs += [d.inbox_seq for d in again.collect("Deliver", MESSAGES - len(seqs), timeout=60)]
     assert seqs == list(range(1, MESSAGES + 1))
