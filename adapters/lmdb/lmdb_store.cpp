@@ -19,7 +19,7 @@
 //   contacts        (owner, contact)  -> added_at
 //   watchers        (contact, owner)  -> ""
 //   messages        (conv, seq)       -> (id, sender, client_msg_id, sent_at, body)
-//   conv_state      conv              -> (last_seq, last_message_id, last_activity)
+//   conv_state      conv              -> (0, 0, created_at)   see "Conversation state"
 //   inbox           (uid, inbox_seq)  -> (conv, seq, message_id)
 //   dedup           (sender, client_msg_id) -> (conv, seq)
 //   user_convs      (uid, conv)       -> ""     direct conversations only
@@ -29,6 +29,17 @@
 //
 // An inbox head is never stored: it is the last key of the user's range,
 // one cursor step, so it cannot drift from the entries themselves.
+//
+// Conversation state. Likewise a conversation's last seq, last message id
+// and last activity are read off its newest `messages` key (one cursor
+// step), not stored: rewriting a conv_state record for every message cost
+// one more dirty B-tree leaf per message, i.e. one more 4 KiB page copied
+// and flushed per commit (docs/benchmarks.md). conv_state keeps only what
+// a conversation has before its first message: its creation time. Schema
+// version 1 did rewrite it per message; its records are still read (the
+// newest message supersedes their last_* fields, which agree with it
+// anyway), and opening such an environment marks it version 2, so a build
+// that would trust the stale fields refuses it.
 //
 // Records. Values are a private codec: a version byte, then fixed-width
 // big-endian integers and varint-length-prefixed byte strings. A record that
@@ -72,7 +83,7 @@ namespace chatcore {
 
 namespace {
 
-constexpr std::uint64_t kSchemaVersion = 1;
+constexpr std::uint64_t kSchemaVersion = 2;
 constexpr std::uint8_t kRecordVersion = 1;
 
 // Key bounds (LMDB keys are at most 511 bytes); MemoryStore enforces the same.
@@ -568,6 +579,12 @@ struct ConvStateRecord {
   std::int64_t last_activity_ms = 0;
 };
 
+// The seq of the conversation's newest message, 0 if it has none.
+std::uint64_t last_seq_in(const Txn& txn, ConversationId conv) {
+  Cursor c(txn, kMessages);
+  return seek_last_in(c, conv.value) ? c.key_u64(8) : 0;
+}
+
 std::optional<ConvStateRecord> load_conv_state(const Txn& txn, ConversationId conv) {
   auto v = txn.get(kConvState, Key().u64(conv.value));
   if (!v) return std::nullopt;
@@ -799,13 +816,14 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
       if (r != 0) fail(r, std::string("mdb_dbi_open(") + kDbNames[i] + ")");
     }
     std::uint64_t version = read_counter(txn, "schema_version", 0);
-    if (version == 0) {
-      write_counter(txn, "schema_version", kSchemaVersion);
-    } else if (version > kSchemaVersion) {
+    if (version > kSchemaVersion) {
       return Status::failed_precondition(
           fmt::format("lmdb {}: schema version {} is newer than this build's {}", self.options.path,
                       version, kSchemaVersion));
     }
+    // New, or version 1: 1 -> 2 needs no data change (see "Conversation
+    // state" above), only the mark that keeps version-1 builds out.
+    if (version < kSchemaVersion) write_counter(txn, "schema_version", kSchemaVersion);
     return Status::ok();
   });
   if (!s) return s;
@@ -1167,19 +1185,26 @@ Result<std::vector<ConversationId>> LmdbStore::conversations_of(UserId user) {
 }
 
 Result<ConversationState> LmdbStore::conversation_state(ConversationId conv) {
-  std::optional<ConvStateRecord> rec;
+  ConversationState st;
   Status s = impl_->read([&](Txn& txn) {
-    rec = load_conv_state(txn, conv);
+    st = ConversationState{};
+    st.conversation = conv;
+    Cursor c(txn, kMessages);
+    if (seek_last_in(c, conv.value)) {
+      // The newest message's header: id, sender, client id, sent_at.
+      st.last_seq = c.key_u64(8);
+      Decoder d(c.value(), kMessages);
+      st.last_message_id = MessageId(d.u64());
+      d.u64();
+      ClientMsgId ignored;
+      d.fixed(ignored);
+      st.last_activity_ms = d.i64();
+    } else if (auto rec = load_conv_state(txn, conv)) {
+      st.last_activity_ms = rec->last_activity_ms;  // created, no message yet
+    }
     return Status::ok();
   });
   if (!s) return s;
-  ConversationState st;
-  st.conversation = conv;
-  if (rec) {
-    st.last_seq = rec->last_seq;
-    st.last_message_id = MessageId(rec->last_message_id);
-    st.last_activity_ms = rec->last_activity_ms;
-  }
   return st;
 }
 
@@ -1189,9 +1214,11 @@ std::vector<CommitOutcome> LmdbStore::commit(std::span<const NewMessage> batch) 
   std::vector<CommitOutcome> outcomes;
   Status s = impl_->write([&](Txn& txn) {
     outcomes.assign(batch.size(), CommitOutcome{});
-    // Inbox heads as this transaction moves them: each is read from the
-    // table once (last key of the user's range), then advanced here.
+    // Inbox heads and conversation seqs as this transaction moves them:
+    // each is read from the table once (the last key of its range), then
+    // advanced here.
     std::map<UserId, std::uint64_t> heads;
+    std::map<ConversationId, std::uint64_t> last_seqs;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const NewMessage& in = batch[i];
       CommitOutcome& out = outcomes[i];
@@ -1211,17 +1238,17 @@ std::vector<CommitOutcome> LmdbStore::commit(std::span<const NewMessage> batch) 
         out.duplicate = true;
         continue;
       }
-      ConvStateRecord st = load_conv_state(txn, in.conversation).value_or(ConvStateRecord{});
+      auto [last, fresh_conv] = last_seqs.try_emplace(in.conversation, 0);
+      if (fresh_conv) last->second = last_seq_in(txn, in.conversation);
       auto msg = std::make_shared<Message>();
       msg->id = in.id;
       msg->conversation = in.conversation;
-      msg->seq = st.last_seq + 1;
+      msg->seq = ++last->second;
       msg->sender = in.sender;
       msg->client_msg_id = in.client_msg_id;
       msg->body = in.body;
       msg->sent_at_ms = in.sent_at_ms;
       txn.put(kMessages, Key().u64(in.conversation.value).u64(msg->seq), encode_message(*msg));
-      put_conv_state(txn, in.conversation, ConvStateRecord{msg->seq, in.id.value, in.sent_at_ms});
       Encoder entry;
       entry.u64(in.conversation.value).u64(msg->seq).u64(in.id.value);
       out.inbox.reserve(in.recipients.size());
@@ -1232,7 +1259,12 @@ std::vector<CommitOutcome> LmdbStore::commit(std::span<const NewMessage> batch) 
         txn.put(kInbox, Key().u64(r.value).u64(inbox_seq), entry.view());
         out.inbox.emplace_back(r, inbox_seq);
       }
-      if (in.conversation.is_direct()) touch_direct(txn, in.conversation, in.sent_at_ms);
+      // A direct conversation becomes known to both users with its first
+      // message (if not before, through touch_direct_conversation); later
+      // messages need not look again.
+      if (msg->seq == 1 && in.conversation.is_direct()) {
+        touch_direct(txn, in.conversation, in.sent_at_ms);
+      }
       txn.put(kDedup, dedup_key, Encoder().u64(in.conversation.value).u64(msg->seq).view());
       out.message = std::move(msg);
     }

@@ -3,6 +3,7 @@
 // during growth, and a real kill -9 in the middle of commits.
 #include "chatcore/lmdb_store.hpp"
 
+#include <lmdb.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 
 #include "conformance/store_conformance.hpp"
 
@@ -182,6 +184,88 @@ TEST_CASE("LmdbStore: reopening keeps everything, and ids and seqs continue") {
   auto next = commit_one(s, make(ab, a, {a, b}));
   CHECK(next.message->seq == 3);
   CHECK(next.inbox == std::vector<std::pair<UserId, std::uint64_t>>{{a, 4}, {b, 4}});
+}
+
+namespace {
+
+// A record as LmdbStore encodes it: the format version byte 1, then
+// big-endian u64s.
+std::string be64_record(std::initializer_list<std::uint64_t> values) {
+  std::string out(1, '\1');
+  for (std::uint64_t v : values) {
+    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  }
+  return out;
+}
+
+// Reads and then, if `value` is given, overwrites one raw record of a
+// closed environment, as another build would. Returns what was there.
+std::string raw_record(const std::string& path, const char* table, const std::string& key,
+                       const std::optional<std::string>& value = std::nullopt) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 32) == 0);
+  REQUIRE(mdb_env_open(env, path.c_str(), 0, 0664) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, table, 0, &dbi) == 0);
+  MDB_val k{key.size(), const_cast<char*>(key.data())};
+  MDB_val old{};
+  std::string before;
+  if (mdb_get(txn, dbi, &k, &old) == 0) before.assign(static_cast<char*>(old.mv_data), old.mv_size);
+  if (value) {
+    MDB_val v{value->size(), const_cast<char*>(value->data())};
+    REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+  }
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+  return before;
+}
+
+std::string be64_key(std::uint64_t v) { return be64_record({v}).substr(1); }
+
+}  // namespace
+
+TEST_CASE("LmdbStore: a schema-1 environment is upgraded, a newer one is refused") {
+  TempDir dir;
+  LmdbOptions options;
+  options.path = (dir.path() / "db").string();
+  MessageMaker make;
+  ConversationId ab;
+  std::vector<NewMessage> batch;
+  {
+    auto store = open_store(options);
+    UserId a = add_user(*store, "alice");
+    UserId b = add_user(*store, "bob");
+    ab = ConversationId::direct(a, b);
+    batch = {make(ab, a, {a, b}), make(ab, b, {a, b})};
+    for (const auto& o : store->commit(batch)) CC_REQUIRE_OK(o.status);
+  }
+  // What schema 1 left behind: version 1, and a conv_state rewritten per
+  // message (last_seq, last_message_id, last_activity).
+  raw_record(options.path, "meta", "schema_version", be64_record({1}));
+  raw_record(options.path, "conv_state", be64_key(ab.value),
+             be64_record({2, batch[1].id.value, static_cast<std::uint64_t>(batch[1].sent_at_ms)}));
+  {
+    auto store = open_store(options);
+    auto st = store->conversation_state(ab);
+    CC_REQUIRE_OK(st);
+    CHECK(st->last_seq == 2);
+    CHECK(st->last_message_id == batch[1].id);
+    CHECK(st->last_activity_ms == batch[1].sent_at_ms);
+    auto next = commit_one(*store, make(ab, batch[0].sender, batch[0].recipients));
+    CC_REQUIRE_OK(next.status);
+    CHECK(next.message->seq == 3);
+    CHECK(store->conversation_state(ab)->last_message_id == next.message->id);
+  }
+  CHECK(raw_record(options.path, "meta", "schema_version") == be64_record({2}));
+  // A build from the future: refused with a clear error.
+  raw_record(options.path, "meta", "schema_version", be64_record({99}));
+  auto refused = LmdbStore::open(options);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.status().code() == ErrorCode::kFailedPrecondition);
+  CHECK(refused.status().message().find("schema version 99 is newer") != std::string::npos);
 }
 
 TEST_CASE("LmdbStore: kNoSync keeps everything across a clean close") {
