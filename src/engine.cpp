@@ -19,6 +19,7 @@
 #include "chatcore/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -96,6 +97,23 @@ bool is_client_frame(wire::Body type) {
   }
 }
 
+// What a session keeps of its credential key: a 128-bit fingerprint from
+// two unrelated 64-bit hashes (the standard library's and FNV-1a), not the
+// key itself. A token hash is 64 characters, i.e. a heap string for every
+// connection, where this is 16 bytes inline. Two live credentials collide
+// with a probability of about n^2 / 2^129, so revoke_credential still closes
+// exactly the sessions opened with the revoked credential.
+using CredentialFingerprint = std::array<std::uint64_t, 2>;
+
+CredentialFingerprint fingerprint(std::string_view key) {
+  std::uint64_t fnv = 0xcbf29ce484222325u;
+  for (unsigned char c : key) {
+    fnv ^= c;
+    fnv *= 0x100000001b3u;
+  }
+  return {std::hash<std::string_view>{}(key), fnv};
+}
+
 std::uint32_t page_limit(std::uint32_t requested, std::uint32_t max_page) {
   if (requested == 0) return std::min(kDefaultPage, max_page);
   return std::min(requested, max_page);
@@ -104,15 +122,57 @@ std::uint32_t page_limit(std::uint32_t requested, std::uint32_t max_page) {
 }  // namespace
 
 struct Engine::Impl {
+  // Kept lean: an idle connection's memory is a product figure
+  // (docs/benchmarks.md), and there is one of these per connection.
   struct SessionState {
     SessionId id = 0;
     std::shared_ptr<Session> session;
+    UserId user;
+    std::uint64_t delivered = 0;  // highest inbox seq sent to this session
     bool authenticated = false;
     bool closing = false;
-    UserId user;
+    CredentialFingerprint credential{};  // of Identity::credential_key
     std::string device_id;
-    std::string credential_key;
-    std::uint64_t delivered = 0;  // highest inbox seq sent to this session
+  };
+
+  // The sessions of one online user. One device is the common case, so the
+  // first id lives inline and only further devices allocate.
+  class SessionList {
+   public:
+    bool empty() const { return first_ == 0; }
+    void add(SessionId id) {
+      if (first_ == 0) {
+        first_ = id;
+      } else {
+        rest_.push_back(id);
+      }
+    }
+    void remove(SessionId id) {
+      if (first_ != id) {
+        std::erase(rest_, id);
+      } else if (rest_.empty()) {
+        first_ = 0;
+      } else {
+        first_ = rest_.back();
+        rest_.pop_back();
+      }
+    }
+    template <class F>
+    void for_each(F&& f) const {
+      if (first_ != 0) f(first_);
+      for (SessionId id : rest_) f(id);
+    }
+
+   private:
+    SessionId first_ = 0;  // session ids start at 1
+    std::vector<SessionId> rest_;
+  };
+
+  // A user with at least one authenticated session here.
+  struct OnlineUser {
+    SessionList sessions;
+    // The newest inbox seq this engine knows to be committed for the user.
+    std::uint64_t known_head = 0;
   };
 
   Impl(EngineOptions o, Store& s, Authenticator& a, const Clock& c, Notifier* n)
@@ -172,7 +232,8 @@ struct Engine::Impl {
   }
 
   // ---- delivery ----------------------------------------------------------------
-  std::uint64_t& head_of(UserId user) { return known_head[user]; }
+  // Only for a user with a session (pump and deliver_live run for those).
+  std::uint64_t& head_of(UserId user) { return online[user].known_head; }
 
   // Sends the next inbox entries from the store until the session has
   // everything known committed, or its transport queue reaches the soft
@@ -211,12 +272,12 @@ struct Engine::Impl {
     if (!watchers.is_ok()) return;
     std::vector<std::uint8_t> frame;
     for (UserId w : *watchers) {
-      auto it = user_sessions.find(w);
-      if (it == user_sessions.end()) continue;
+      auto it = online.find(w);
+      if (it == online.end()) continue;
       if (frame.empty()) frame = internal::encode_presence(0, p);
-      for (SessionId sid : it->second) {
+      it->second.sessions.for_each([&](SessionId sid) {
         if (auto* s = find(sid)) send_to(*s, frame);
-      }
+      });
     }
   }
 
@@ -452,17 +513,16 @@ struct Engine::Impl {
       if (out.duplicate) continue;
       DeliverFrame frame(*out.message);
       for (const auto& [user, seq] : out.inbox) {
-        auto it = user_sessions.find(user);
-        if (it == user_sessions.end()) {
+        auto it = online.find(user);
+        if (it == online.end()) {
           if (notifier && user != p.message.sender)
             notifier->on_offline_message(user, *out.message);
           continue;
         }
-        std::uint64_t& head = head_of(user);
-        head = std::max(head, seq);
-        for (SessionId sid : it->second) {
+        it->second.known_head = std::max(it->second.known_head, seq);
+        it->second.sessions.for_each([&](SessionId sid) {
           if (auto* s = find(sid)) deliver_live(*s, seq, frame);
-        }
+        });
       }
     }
   }
@@ -493,8 +553,8 @@ struct Engine::Impl {
     s.authenticated = true;
     s.user = identity->user;
     s.device_id = device;
-    s.credential_key = identity->credential_key;
-    user_sessions[s.user].push_back(s.id);
+    s.credential = fingerprint(identity->credential_key);
+    online[s.user].sessions.add(s.id);
     ++stats.sessions_authenticated;
 
     auto head = store.inbox_head(s.user);
@@ -684,8 +744,7 @@ struct Engine::Impl {
 
   SessionId next_session_id = 1;
   std::unordered_map<SessionId, SessionState> sessions;
-  std::unordered_map<UserId, std::vector<SessionId>> user_sessions;
-  std::unordered_map<UserId, std::uint64_t> known_head;  // users with sessions only
+  std::unordered_map<UserId, OnlineUser> online;
   // Last seen of users who went offline while this engine ran (16 bytes a
   // user; cleared for a user when they come back online).
   std::unordered_map<UserId, std::int64_t> recent_last_seen;
@@ -749,13 +808,10 @@ void Engine::disconnect(SessionId id, bool clean) {
   --impl_->stats.sessions_open;
   if (!s.authenticated) return;
   --impl_->stats.sessions_authenticated;
-  auto us = impl_->user_sessions.find(s.user);
-  if (us != impl_->user_sessions.end()) {
-    std::erase(us->second, id);
-    if (us->second.empty()) {
-      impl_->user_sessions.erase(us);
-      impl_->known_head.erase(s.user);
-    }
+  auto us = impl_->online.find(s.user);
+  if (us != impl_->online.end()) {
+    us->second.sessions.remove(id);
+    if (us->second.sessions.empty()) impl_->online.erase(us);
   }
   if (impl_->presence.session_ended(id, clean)) {
     impl_->went_offline(s.user, impl_->clock.now_ms());
@@ -855,8 +911,9 @@ Status Engine::mark_read(UserId user, ConversationId conv, std::uint64_t seq) {
 }
 
 void Engine::revoke_credential(std::string_view credential_key) {
+  const CredentialFingerprint revoked = fingerprint(credential_key);
   for (auto& [id, s] : impl_->sessions) {
-    if (s.authenticated && s.credential_key == credential_key) {
+    if (s.authenticated && s.credential == revoked) {
       impl_->fail_session(s, 0, Status::unauthenticated("token revoked"),
                           CloseCode::kUnauthenticated);
     }
