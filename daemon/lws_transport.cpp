@@ -126,7 +126,17 @@ constexpr const char* kMethodNames[] = {"GET",    "POST",    "OPTIONS", "PUT", "
 
 LwsTransport::LwsTransport(TransportOptions options, chatcore::Engine& engine, HttpApi& api,
                            Metrics& metrics)
-    : options_(std::move(options)), engine_(engine), api_(api), metrics_(metrics) {}
+    : options_(std::move(options)),
+      engine_(engine),
+      api_(api),
+      metrics_(metrics),
+      // The queue cap is a last line of defence above the engine's hard
+      // limit (LwsSession::send).
+      session_context_{options_.max_frame_bytes,
+                       2 * options_.outbound_hard_bytes + options_.max_frame_bytes,
+                       engine.options().limits.outbound_soft_bytes,
+                       metrics,
+                       {}} {}
 
 LwsTransport::~LwsTransport() {
   {
@@ -298,6 +308,7 @@ void LwsTransport::run() {
       spdlog::error("lws_service_failed");
       return;
     }
+    flush_dirty_sessions();
     if (draining_) {
       if (drained()) {
         spdlog::info("drain_complete");
@@ -310,6 +321,21 @@ void LwsTransport::run() {
       }
     }
   }
+}
+
+void LwsTransport::flush_dirty_sessions() {
+  // A flush never queues frames itself, but swap anyway so the loop never
+  // walks a vector that could grow under it.
+  flushing_.swap(session_context_.dirty);
+  for (LwsSession* session : flushing_) {
+    if (!session->flush()) {
+      // The socket failed. Outside a callback there is no -1 to return:
+      // ask lws to close the connection on its next pass instead.
+      if (lws* wsi = session->wsi())
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+  }
+  flushing_.clear();
 }
 
 void LwsTransport::request_stop() {
@@ -609,9 +635,7 @@ int LwsTransport::ws_writable(lws* wsi) {
 }
 
 int LwsTransport::ws_established(lws* wsi) {
-  // Last line of defence above the engine's hard limit (LwsSession::send).
-  std::size_t cap = 2 * options_.outbound_hard_bytes + options_.max_frame_bytes;
-  auto session = std::make_shared<LwsSession>(wsi, options_.max_frame_bytes, cap, metrics_);
+  auto session = std::make_shared<LwsSession>(wsi, session_context_);
   sessions_[wsi] = session;
   metrics_.ws_opened();
   if (draining_) {

@@ -128,6 +128,9 @@ class LwsTransport {
   int ws_writable(lws* wsi);
   void ws_closed(lws* wsi);
 
+  // End of an event-loop pass: writes what the pass queued on each
+  // connection, one coalesced write each (LwsSession, OUTBOUND).
+  void flush_dirty_sessions();
   void on_wait_cancelled();
   void on_tick();
   // Destroys the lws context (if any) and our libuv loop (if any).
@@ -168,6 +171,8 @@ class LwsTransport {
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
 
+  SessionContext session_context_;
+  std::vector<LwsSession*> flushing_;  // flush_dirty_sessions()' working copy
   std::unordered_map<lws*, std::shared_ptr<LwsSession>> sessions_;
   std::unordered_map<lws*, std::shared_ptr<HttpExchange>> exchanges_;
 };

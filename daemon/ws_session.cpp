@@ -28,15 +28,16 @@ std::string close_reason_payload(std::string_view reason) {
 
 }  // namespace
 
-LwsSession::LwsSession(lws* wsi, std::size_t max_frame_bytes, std::size_t queue_cap_bytes,
-                       Metrics& metrics)
-    : wsi_(wsi),
-      max_frame_bytes_(max_frame_bytes),
-      queue_cap_bytes_(queue_cap_bytes),
-      metrics_(metrics) {}
+LwsSession::LwsSession(lws* wsi, SessionContext& context) : wsi_(wsi), context_(context) {}
 
 void LwsSession::request_writable() {
   if (wsi_) lws_callback_on_writable(wsi_);
+}
+
+void LwsSession::mark_dirty() {
+  if (dirty_ || !wsi_) return;
+  dirty_ = true;
+  context_.dirty.push_back(this);
 }
 
 void LwsSession::send(std::span<const std::uint8_t> frame) {
@@ -64,9 +65,9 @@ void LwsSession::send(std::span<const std::uint8_t> frame) {
   // bytes right after the send that crossed it. This cap sits well above
   // that, so it only acts if that promise is ever broken: memory stays
   // bounded per connection no matter what.
-  if (queued_bytes_ + wire > queue_cap_bytes_) {
+  if (queued_bytes_ + wire > context_.queue_cap_bytes) {
     spdlog::warn("ws_queue_cap session={} queued_bytes={} cap={}", id_, queued_bytes_,
-                 queue_cap_bytes_);
+                 context_.queue_cap_bytes);
     close(chatcore::CloseCode::kSlowConsumer, "outbound queue over its limit");
     return;
   }
@@ -74,8 +75,8 @@ void LwsSession::send(std::span<const std::uint8_t> frame) {
   out_.insert(out_.end(), header, header + header_len);
   out_.insert(out_.end(), frame.begin(), frame.end());
   queued_bytes_ += wire;
-  metrics_.ws_frame_out(frame.size());
-  request_writable();
+  context_.metrics.ws_frame_out(frame.size());
+  mark_dirty();
 }
 
 void LwsSession::close(chatcore::CloseCode code, std::string_view reason) {
@@ -114,14 +115,11 @@ std::size_t framed_length(const std::uint8_t* p) {
 
 }  // namespace
 
-bool LwsSession::write_pending() {
-  if (!wsi_) return false;
-  if (closing_) return true;  // lws is sending the close frame
+bool LwsSession::write_queued() {
   while (out_head_ < out_.size()) {
-    if (lws_send_pipe_choked(wsi_)) {
-      request_writable();
-      return true;
-    }
+    // lws still holds part of an earlier write: the kernel buffer was
+    // full, so wait for the writable callback.
+    if (lws_partial_buffered(wsi_)) return true;
     // Whole messages only, up to kCoalesceBytes (at least one message).
     std::size_t chunk = 0;
     const std::size_t available = out_.size() - out_head_;
@@ -132,14 +130,41 @@ bool LwsSession::write_pending() {
     }
     // LWS_WRITE_RAW: the bytes are already WebSocket frames; lws writes
     // them as they are (TLS included) and keeps any part the kernel does
-    // not take.
+    // not take, asking for a writable callback itself.
     int n = lws_write(wsi_, out_.data() + out_head_, chunk, LWS_WRITE_RAW);
     if (n < 0) {
       spdlog::info("ws_write_failed session={}", id_);
       return false;
     }
-    metrics_.ws_write();
+    context_.metrics.ws_write();
     consume(chunk);
+  }
+  return true;
+}
+
+bool LwsSession::flush() {
+  dirty_ = false;
+  if (!wsi_) return true;
+  if (closing_) return true;  // lws is sending the close frame
+  const bool paced = queued_bytes_ >= context_.soft_bytes;
+  if (!write_queued()) return false;
+  // Left over (lws holds part of a write), a close to start, or a paused
+  // catch-up to resume: all wait for the writable callback, where lws lets
+  // us know the socket has room.
+  if (out_head_ < out_.size() || close_requested_ ||
+      (paced && queued_bytes_ < context_.soft_bytes)) {
+    request_writable();
+  }
+  return true;
+}
+
+bool LwsSession::write_pending() {
+  if (!wsi_) return false;
+  if (closing_) return true;  // lws is sending the close frame
+  if (!write_queued()) return false;
+  if (out_head_ < out_.size()) {
+    request_writable();
+    return true;
   }
   if (close_requested_) {
     // Everything queued is handed to lws. Start the close handshake only
@@ -184,7 +209,8 @@ void LwsSession::consume(std::size_t wire_bytes) {
 LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> chunk) {
   if (!wsi_ || close_requested_) return Fragment::kIncomplete;
   const bool final = lws_is_final_fragment(wsi_) != 0;
-  if (!in_message_ && final && lws_frame_is_binary(wsi_) && chunk.size() <= max_frame_bytes_ &&
+  if (!in_message_ && final && lws_frame_is_binary(wsi_) &&
+      chunk.size() <= context_.max_frame_bytes &&
       reinterpret_cast<std::uintptr_t>(chunk.data()) % alignof(std::max_align_t) == 0) {
     // The whole message is in this one chunk: hand lws' buffer to the
     // engine without a copy. FlatBuffers reads scalars in place, so this
@@ -208,7 +234,7 @@ LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> c
     // The rest of the current WebSocket frame is announced in its header,
     // so an oversized frame is refused at its first chunk.
     std::size_t announced = inbound_.size() + chunk.size() + lws_remaining_packet_payload(wsi_);
-    if (announced > max_frame_bytes_) {
+    if (announced > context_.max_frame_bytes) {
       discarding_ = true;
       inbound_.clear();
       inbound_.shrink_to_fit();
@@ -236,6 +262,10 @@ void LwsSession::message_consumed() {
 }
 
 void LwsSession::detach() {
+  if (dirty_) {
+    std::erase(context_.dirty, this);
+    dirty_ = false;
+  }
   wsi_ = nullptr;
   std::vector<std::uint8_t>().swap(out_);
   out_head_ = 0;

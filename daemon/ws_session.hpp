@@ -5,16 +5,27 @@
 // as one binary WebSocket message ourselves (server frames are unmasked:
 // a 2-10 byte header, then the payload) and append it to one contiguous
 // output buffer, bounded (queued_bytes() is what the engine compares with
-// Limits::outbound_soft_bytes / outbound_hard_bytes), then ask lws for a
-// writable callback. On it, write_pending() hands lws as many whole
-// messages as fit in kCoalesceBytes in ONE lws_write(LWS_WRITE_RAW): the
-// Ack and the Deliver of one commit, or a burst of Delivers for a member
-// of a busy group, cost one send(2) instead of one each. Writes always end
-// on a message boundary, because lws may slip its own control frames
-// (pong, close) in between two of our writes. lws keeps whatever the
-// kernel did not take of the last write and reports the pipe choked until
-// it is out (lws_send_pipe_choked()), so at most one write beyond our
-// buffer is ever held inside lws.
+// Limits::outbound_soft_bytes / outbound_hard_bytes), and mark the session
+// dirty. At the end of the event-loop pass the transport calls flush() on
+// every dirty session, which hands lws as many whole messages as fit in
+// kCoalesceBytes in ONE lws_write(LWS_WRITE_RAW): everything the pass
+// queued for one connection (the Ack and the Deliver of one commit, a
+// burst of Delivers for a member of a busy group) costs one send(2).
+//
+// Why at the end of the pass, and not on lws' writable callback: asking
+// lws for that callback arms POLLOUT, and on the libuv loop each arm and
+// disarm is an epoll_ctl(2), two extra system calls (and one more loop
+// pass) per write; they were ~9 % of the server's CPU under 1:1 load. A
+// socket with room in its send buffer takes the bytes at once, so we
+// write, and fall back to the writable callback (write_pending()) only
+// when lws still holds part of an earlier write (the kernel buffer was
+// full), when a close is pending, or when more is queued than one write
+// takes. lws_write() is safe outside the callback on the service thread:
+// whatever the kernel does not take, lws keeps and sends first, ahead of
+// any later write (lws_partial_buffered() reports it), so at most one
+// write beyond our buffer is ever held inside lws. Writes always end on a
+// message boundary, because lws may slip its own control frames (pong,
+// close) in between two of our writes.
 //
 // CLOSING. close() is a request: the queued frames are flushed first (an
 // Error frame that explains a close must reach the client before it), then
@@ -38,6 +49,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,6 +64,25 @@ namespace chatcored {
 
 class Metrics;
 
+class LwsSession;
+
+// What every session of one transport shares, held once by the transport
+// (an idle connection's memory is a product figure: one pointer per
+// session instead of a copy of each).
+struct SessionContext {
+  std::size_t max_frame_bytes;  // caps inbound reassembly
+  std::size_t queue_cap_bytes;  // last line of defence above the engine's hard limit (send())
+  // Limits::outbound_soft_bytes: the engine pauses an inbox catch-up at it
+  // and resumes on Engine::on_writable, which the transport calls from the
+  // writable callback.
+  std::size_t soft_bytes;
+  Metrics& metrics;
+  // The sessions with frames queued during the current event-loop pass;
+  // the transport flushes them when the pass ends (see OUTBOUND) and
+  // removes a session from it before the session can be destroyed.
+  std::vector<LwsSession*> dirty;
+};
+
 class LwsSession final : public chatcore::Session {
  public:
   // How long a requested close may spend flushing queued frames.
@@ -60,14 +91,13 @@ class LwsSession final : public chatcore::Session {
   // larger than this goes out alone (lws buffers what the kernel refuses).
   static constexpr std::size_t kCoalesceBytes = 64 * 1024;
 
-  // `max_frame_bytes` caps inbound reassembly; `queue_cap_bytes` is a last
-  // line of defence above the engine's hard limit (see send()).
-  LwsSession(lws* wsi, std::size_t max_frame_bytes, std::size_t queue_cap_bytes, Metrics& metrics);
+  // `context` (the transport's) must outlive the session.
+  LwsSession(lws* wsi, SessionContext& context);
 
   // ---- chatcore::Session --------------------------------------------------------
-  // Frames and copies the frame into the output buffer and asks for a
-  // writable callback. A frame sent after close() or after the connection
-  // ended is dropped.
+  // Frames and copies the frame into the output buffer and marks the
+  // session dirty (flushed when the loop pass ends). A frame sent after
+  // close() or after the connection ended is dropped.
   void send(std::span<const std::uint8_t> frame) override;
   std::size_t queued_bytes() const override { return queued_bytes_; }
   void close(chatcore::CloseCode code, std::string_view reason) override;
@@ -79,7 +109,16 @@ class LwsSession final : public chatcore::Session {
     connected_ = true;
   }
   chatcore::SessionId id() const { return id_; }
+  lws* wsi() const { return wsi_; }  // null once detached
   bool connected() const { return connected_; }
+
+  // At the end of an event-loop pass, for a dirty session: writes what is
+  // queued, coalesced, if lws holds nothing of an earlier write; asks for
+  // a writable callback for whatever is left, for a pending close, and
+  // when the queue fell below the soft limit (so that the callback tells
+  // the engine to resume a paused catch-up). Returns false when a write
+  // failed (the transport then has lws close the connection).
+  bool flush();
 
   // On LWS_CALLBACK_SERVER_WRITEABLE. Writes queued messages, coalesced
   // (see OUTBOUND), while the socket takes them, then starts a requested
@@ -112,21 +151,23 @@ class LwsSession final : public chatcore::Session {
   bool close_requested() const { return close_requested_; }
   chatcore::CloseCode close_code() const { return close_code_; }
 
-  // LWS_CALLBACK_CLOSED: the wsi is gone; later calls do nothing.
+  // LWS_CALLBACK_CLOSED: the wsi is gone; later calls do nothing. Leaves
+  // the dirty list too.
   void detach();
 
  private:
   void request_writable();
+  void mark_dirty();
+  // Writes whole messages, kCoalesceBytes at a time, until the buffer is
+  // empty or lws holds part of a write. False if a write failed.
+  bool write_queued();
   // Drops the written prefix of out_, and the allocation with it once the
   // buffer is empty, so a session idle after a burst owns no buffer.
   void consume(std::size_t wire_bytes);
 
   lws* wsi_;
   chatcore::SessionId id_ = 0;
-  bool connected_ = false;
-  std::size_t max_frame_bytes_;
-  std::size_t queue_cap_bytes_;
-  Metrics& metrics_;
+  SessionContext& context_;
 
   // Framed messages not yet handed to lws: out_[out_head_, out_.size()).
   // A vector rather than a deque of frames: an idle session owns no
@@ -140,6 +181,8 @@ class LwsSession final : public chatcore::Session {
   bool in_message_ = false;  // a message has started and not finished
   bool discarding_ = false;  // rest of a refused message: drop until its end
 
+  bool connected_ = false;
+  bool dirty_ = false;  // listed in context_.dirty
   bool close_requested_ = false;
   bool closing_ = false;  // the close handshake is handed to lws
   chatcore::CloseCode close_code_ = chatcore::CloseCode::kNormal;
