@@ -9,6 +9,7 @@ packages=(
   cmake g++ make pkg-config
   # libchatcore
   libasio-dev libflatbuffers-dev flatbuffers-compiler libfmt-dev liblmdb-dev
+  zlib1g-dev  # the LMDB store's journal checksums
   # tests and benchmarks
   doctest-dev libbenchmark-dev python3-pytest python3-websockets python3-flatbuffers openssl
   prometheus  # promtool, to lint /metrics

@@ -8,7 +8,8 @@
 // token hashes and device ids): memcmp order is numeric order, and the first
 // 8 bytes are the partition (a user, a conversation, a group).
 //
-//   meta            "schema_version" | "next_user_id" | "next_group_id" -> u64
+//   meta            "schema_version" | "next_user_id" | "next_group_id"
+//                   | "journal_lsn" -> u64
 //   users           uid               -> User fields
 //   user_names      name              -> uid
 //   passwords       uid               -> hash
@@ -41,6 +42,25 @@
 // anyway), and opening such an environment marks it version 2, so a build
 // that would trust the stale fields refuses it.
 //
+// The journal. commit() writes no LMDB transaction: it appends the batch
+// (every message with its seq and inbox positions already assigned) as one
+// record to the journal (journal.hpp) and adds it to the overlay
+// (overlay.hpp), where reads find it. checkpoint() applies the overlay's
+// batches to LMDB in one write transaction that also records the last
+// applied lsn ("journal_lsn"), then trims them from the overlay. recover()
+// at open applies the journal's records after journal_lsn: the same writes,
+// so a replay after a crash stores exactly what a checkpoint would have.
+// Schema version 3 marks an environment that may have a journal, so that
+// a version-2 build, which would not replay it, refuses it.
+//
+// The commit path, in order (commit()): look up dedup keys, newest seqs
+// and inbox heads in the overlay, then what it lacks in an LMDB snapshot
+// taken after that (an entry only ever moves from the overlay into LMDB,
+// never back, so this order cannot miss one); assign seqs; append and
+// flush the record; add the batch to the overlay. commit_mu makes that a
+// unit: a checkpoint takes it to rotate the journal, so that every record
+// before the rotation is in the batches it applies.
+//
 // Records. Values are a private codec: a version byte, then fixed-width
 // big-endian integers and varint-length-prefixed byte strings. A record that
 // fails to decode is reported as kInternal, never guessed at.
@@ -60,6 +80,9 @@
 // prefers readers on glibc). write_mu serialises the writers of this process
 // before they touch txn_mu, so no writer ever waits for LMDB's own writer
 // lock while holding txn_mu shared (which would stall a pending growth).
+// overlay_mu is a leaf: it is taken inside read transactions (read_merged),
+// and nothing is waited for while holding it. Lock order: checkpoint_mu,
+// commit_mu, then the LMDB locks; overlay_mu last.
 #include "chatcore/lmdb_store.hpp"
 
 #include <fmt/core.h>
@@ -69,6 +92,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -77,13 +102,25 @@
 #include <set>
 #include <shared_mutex>
 #include <system_error>
+#include <thread>
+#include <unordered_map>
 #include <utility>
+
+#include "journal.hpp"
+#include "overlay.hpp"
 
 namespace chatcore {
 
 namespace {
 
-constexpr std::uint64_t kSchemaVersion = 2;
+using lmdb_internal::DedupKey;
+using lmdb_internal::DedupKeyHash;
+using lmdb_internal::Journal;
+using lmdb_internal::JournaledBatch;
+using lmdb_internal::JournaledMessage;
+using lmdb_internal::Overlay;
+
+constexpr std::uint64_t kSchemaVersion = 3;
 constexpr std::uint8_t kRecordVersion = 1;
 
 // Key bounds (LMDB keys are at most 511 bytes); MemoryStore enforces the same.
@@ -221,17 +258,23 @@ class Encoder {
     return *this;
   }
   Encoder& i64(std::int64_t v) { return u64(static_cast<std::uint64_t>(v)); }
-  // A varint length, then the bytes.
-  Encoder& bytes(std::string_view s) {
-    std::uint64_t n = s.size();
+  // 7 bits per byte, least significant first; the high bit means "more".
+  Encoder& varint(std::uint64_t n) {
     do {
       auto b = static_cast<std::uint8_t>(n & 0x7f);
       n >>= 7;
       buf_.push_back(static_cast<char>(n != 0 ? b | 0x80 : b));
     } while (n != 0);
+    return *this;
+  }
+  // A varint length, then the bytes.
+  Encoder& bytes(std::string_view s) {
+    varint(s.size());
     buf_.append(s);
     return *this;
   }
+  void reserve(std::size_t n) { buf_.reserve(n); }
+  std::size_t size() const { return buf_.size(); }
   Encoder& fixed(const ClientMsgId& id) {
     buf_.append(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
     return *this;
@@ -244,9 +287,11 @@ class Encoder {
 
 class Decoder {
  public:
-  Decoder(std::string_view in, Db db) : in_(in), db_(db) {
+  // `what` names the record kind in error messages.
+  Decoder(std::string_view in, const char* what) : in_(in), what_(what) {
     if (u8() != kRecordVersion) corrupt();
   }
+  Decoder(std::string_view in, Db db) : Decoder(in, kDbNames[db]) {}
   std::uint8_t u8() {
     need(1);
     return static_cast<std::uint8_t>(in_[pos_++]);
@@ -258,7 +303,7 @@ class Decoder {
     return v;
   }
   std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
-  std::string bytes() {
+  std::uint64_t varint() {
     std::uint64_t n = 0;
     for (int shift = 0;; shift += 7) {
       if (shift > 63) corrupt();
@@ -266,6 +311,10 @@ class Decoder {
       n |= std::uint64_t{b & 0x7fu} << shift;
       if ((b & 0x80) == 0) break;
     }
+    return n;
+  }
+  std::string bytes() {
+    std::uint64_t n = varint();
     need(n);
     std::string s(in_.substr(pos_, n));
     pos_ += n;
@@ -285,12 +334,10 @@ class Decoder {
   void need(std::uint64_t n) const {
     if (n > in_.size() - pos_) corrupt();
   }
-  [[noreturn]] void corrupt() const {
-    fail(kCorruptRecord, std::string("a record of ") + kDbNames[db_]);
-  }
+  [[noreturn]] void corrupt() const { fail(kCorruptRecord, std::string("a record of ") + what_); }
   std::string_view in_;
   std::size_t pos_ = 0;
-  Db db_;
+  const char* what_;
 };
 
 // ---- transactions and cursors -------------------------------------------------------
@@ -620,6 +667,81 @@ std::uint64_t inbox_head_in(const Txn& txn, UserId user) {
   return seek_last_in(c, user.value) ? c.key_u64(8) : 0;
 }
 
+// ---- journal records (see "The journal" above) ------------------------------------------
+
+// A batch as one journal record: the record version byte, a varint count,
+// then per message
+//   u64 conv, u64 seq, u64 id, u64 sender, 16-byte client id, i64 sent_at,
+//   bytes body, u8 first_of_direct, varint n, n x (u64 user, u64 inbox_seq).
+// Everything a checkpoint writes is in it, seqs included, so replaying it
+// writes exactly what the first application would have.
+std::string encode_batch(const JournaledBatch& batch) {
+  std::size_t estimate = 8;
+  for (const auto& jm : batch.messages)
+    estimate += 80 + jm.message->body.size() + 16 * jm.inbox.size();
+  Encoder e;
+  e.reserve(estimate);
+  e.varint(batch.messages.size());
+  for (const auto& jm : batch.messages) {
+    const Message& m = *jm.message;
+    e.u64(m.conversation.value).u64(m.seq).u64(m.id.value).u64(m.sender.value);
+    e.fixed(m.client_msg_id).i64(m.sent_at_ms).bytes(m.body);
+    e.u8(jm.first_of_direct ? 1 : 0).varint(jm.inbox.size());
+    for (const auto& [user, inbox_seq] : jm.inbox) e.u64(user.value).u64(inbox_seq);
+  }
+  return std::string(e.view());
+}
+
+// Throws TxnFailure(kCorruptRecord) for a record that does not decode.
+JournaledBatch decode_batch(std::string_view record) {
+  Decoder d(record, "the journal");
+  JournaledBatch batch;
+  std::uint64_t count = d.varint();
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto m = std::make_shared<Message>();
+    auto conv = ConversationId::from_raw(d.u64());
+    if (!conv) fail(kCorruptRecord, "a conversation id in the journal");
+    m->conversation = *conv;
+    m->seq = d.u64();
+    m->id = MessageId(d.u64());
+    m->sender = UserId(d.u64());
+    d.fixed(m->client_msg_id);
+    m->sent_at_ms = d.i64();
+    m->body = d.bytes();
+    JournaledMessage jm;
+    jm.first_of_direct = d.u8() != 0;
+    std::uint64_t n = d.varint();
+    for (std::uint64_t r = 0; r < n; ++r) {
+      UserId user(d.u64());
+      std::uint64_t inbox_seq = d.u64();
+      jm.inbox.emplace_back(user, inbox_seq);
+    }
+    jm.message = std::move(m);
+    batch.messages.push_back(std::move(jm));
+  }
+  d.finish();
+  return batch;
+}
+
+// Writes a journaled batch into the message tables: what commit() did in
+// its own transaction before the journal existed.
+void apply_batch(Txn& txn, const JournaledBatch& batch) {
+  for (const JournaledMessage& jm : batch.messages) {
+    const Message& m = *jm.message;
+    txn.put(kMessages, Key().u64(m.conversation.value).u64(m.seq), encode_message(m));
+    Encoder entry;
+    entry.u64(m.conversation.value).u64(m.seq).u64(m.id.value);
+    for (const auto& [user, inbox_seq] : jm.inbox) {
+      txn.put(kInbox, Key().u64(user.value).u64(inbox_seq), entry.view());
+    }
+    // A direct conversation becomes known to both users with its first
+    // message (if not before, through touch_direct_conversation).
+    if (jm.first_of_direct) touch_direct(txn, m.conversation, m.sent_at_ms);
+    txn.put(kDedup, Key().u64(m.sender.value).bytes(m.client_msg_id),
+            Encoder().u64(m.conversation.value).u64(m.seq).view());
+  }
+}
+
 std::uint64_t decode_u64_record(std::string_view v, Db db) {
   Decoder d(v, db);
   std::uint64_t n = d.u64();
@@ -641,6 +763,20 @@ std::size_t round_up_to_page(std::size_t bytes) {
 struct LmdbStore::Impl {
   explicit Impl(LmdbOptions opts) : options(std::move(opts)) {}
   ~Impl() {
+    if (checkpointer.joinable()) {
+      {
+        std::lock_guard lock(overlay_mu);
+        stopping = true;
+      }
+      checkpoint_cv.notify_all();
+      room_cv.notify_all();
+      checkpointer.join();
+    }
+    // A clean close leaves the journal empty, so the next open replays
+    // nothing. If this fails, the journal still holds every batch and the
+    // next open applies it.
+    if (journal) (void)checkpoint();
+    journal.reset();  // releases the journal's lock
     if (env == nullptr) return;
     if (opened && options.durability == Durability::kNoSync) mdb_env_sync(env, 1);
     mdb_env_close(env);  // also required after a failed mdb_env_open
@@ -759,6 +895,176 @@ struct LmdbStore::Impl {
     return Status::ok();
   }
 
+  // ---- the journal and its checkpoints --------------------------------------------
+
+  // At open: applies what the journal holds beyond the last checkpoint
+  // (the batches a crash left unapplied), then starts a fresh segment.
+  Status recover() {
+    std::uint64_t applied = 0;
+    Status s = read([&](Txn& txn) {
+      applied = read_counter(txn, "journal_lsn", 0);
+      return Status::ok();
+    });
+    if (!s) return s;
+    std::vector<JournaledBatch> pending;
+    std::size_t pending_bytes = 0;
+    // Applied in transactions of up to ~64 MB of records, so that a long
+    // journal does not need one enormous transaction.
+    auto apply = [&]() -> Status {
+      if (pending.empty()) return Status::ok();
+      Status w = write([&](Txn& txn) {
+        for (const auto& b : pending) apply_batch(txn, b);
+        write_counter(txn, "journal_lsn", pending.back().lsn);
+        return Status::ok();
+      });
+      if (!w) return w;
+      applied_lsn = pending.back().lsn;
+      pending.clear();
+      pending_bytes = 0;
+      return Status::ok();
+    };
+    applied_lsn = applied;
+    auto last = journal->replay(applied, [&](std::uint64_t lsn, std::string_view record) {
+      try {
+        JournaledBatch b = decode_batch(record);
+        b.lsn = lsn;
+        pending.push_back(std::move(b));
+      } catch (const TxnFailure& f) {
+        return Status::internal(
+            fmt::format("journal {}: record {} does not decode", journal->dir(), lsn));
+      }
+      pending_bytes += record.size();
+      return pending_bytes >= (std::size_t{64} << 20) ? apply() : Status::ok();
+    });
+    if (!last) return last.status();
+    if (Status a = apply(); !a) return a;
+    // The next step deletes the replayed segments: what they held must be
+    // on disk first, whatever the durability mode.
+    if (*last > applied) {
+      auto lock = lock_for_txn();
+      if (int rc = mdb_env_sync(env, 1); rc != 0) return failure(rc, "mdb_env_sync");
+    }
+    return journal->start(*last);
+  }
+
+  // Runs body(txn) in a read transaction after snap(overlay) has copied
+  // what the overlay holds for the partitions the read names, the two
+  // consistent with each other (overlay.hpp: "Consistency").
+  template <typename Snap, typename Body>
+  Status read_merged(Snap&& snap, Body&& body) {
+    for (;;) {
+      bool stale = false;
+      Status s = read([&](Txn& txn) {
+        {
+          std::lock_guard lock(overlay_mu);
+          if (overlay.trimmed_txnid() > mdb_txn_id(txn.raw())) {
+            stale = true;  // a checkpoint committed and trimmed since our snapshot
+            return Status::ok();
+          }
+          snap(static_cast<const Overlay&>(overlay));
+        }
+        return body(txn);
+      });
+      if (!stale) return s;
+    }
+  }
+
+  // Applies every batch the overlay holds to LMDB in one write transaction,
+  // then trims them and removes the journal segments they were in. One at
+  // a time (the thread, sync() and close may all ask).
+  Status checkpoint() {
+    std::lock_guard one(checkpoint_mu);
+    // A failure here is not final: rotate() then creates the segment itself.
+    (void)journal->prepare_segment();
+    std::vector<std::shared_ptr<const JournaledBatch>> batches;
+    {
+      // Under commit_mu no commit is between its journal append and its
+      // overlay add, so every record in the journal so far is in `batches`,
+      // and after the rotation every one of them is in an older segment.
+      std::lock_guard commit_lock(commit_mu);
+      {
+        std::lock_guard lock(overlay_mu);
+        batches.assign(overlay.batches().begin(), overlay.batches().end());
+      }
+      if (batches.empty()) return Status::ok();
+      if (Status s = journal->rotate(); !s) return s;
+    }
+    const std::uint64_t lsn = batches.back()->lsn;
+    std::size_t txnid = 0;
+    Status s = write([&](Txn& txn) {
+      for (const auto& b : batches) apply_batch(txn, *b);
+      // In the same transaction as the data: a crash leaves both or neither.
+      write_counter(txn, "journal_lsn", lsn);
+      txnid = mdb_txn_id(txn.raw());
+      return Status::ok();
+    });
+    if (!s) return s;
+    {
+      std::lock_guard lock(overlay_mu);
+      overlay.trim(batches.size(), txnid);
+      applied_lsn = lsn;
+      ++checkpoints;
+    }
+    room_cv.notify_all();
+    journal->remove_old_segments();
+    return Status::ok();
+  }
+
+  // The checkpoint thread: applies the journal once options.checkpoint_bytes
+  // of it are unapplied, or its oldest batch is checkpoint_interval_ms old.
+  void checkpoint_loop() {
+    using Clock = std::chrono::steady_clock;
+    const auto interval = std::chrono::milliseconds(options.checkpoint_interval_ms);
+    std::unique_lock lock(overlay_mu);
+    while (!stopping) {
+      if (overlay.batches().empty()) {
+        checkpoint_cv.wait(lock);
+        continue;
+      }
+      const bool due = checkpoint_requested || overlay.bytes() >= options.checkpoint_bytes ||
+                       (interval.count() > 0 &&
+                        Clock::now() >= overlay.batches().front()->committed_at + interval);
+      if (!due) {
+        if (interval.count() > 0) {
+          checkpoint_cv.wait_until(lock, overlay.batches().front()->committed_at + interval);
+        } else {
+          checkpoint_cv.wait(lock);
+        }
+        continue;
+      }
+      checkpoint_requested = false;
+      lock.unlock();
+      Status s = checkpoint();
+      lock.lock();
+      if (!s) {
+        // Nothing is lost (the journal and the overlay keep every batch);
+        // try again shortly. commit() reports it if the backlog fills up.
+        last_checkpoint_error = s;
+        checkpoint_cv.wait_for(lock, std::chrono::seconds(1), [this] { return stopping; });
+      } else {
+        last_checkpoint_error = Status::ok();
+      }
+    }
+  }
+
+  // Back-pressure, before a commit takes commit_mu (a checkpoint needs it
+  // to make room): waits while more than max_unapplied_bytes are unapplied.
+  Status wait_for_room() {
+    std::unique_lock lock(overlay_mu);
+    if (overlay.bytes() <= options.max_unapplied_bytes) return Status::ok();
+    checkpoint_requested = true;
+    checkpoint_cv.notify_all();
+    bool room = room_cv.wait_for(lock, std::chrono::seconds(30), [this] {
+      return stopping || overlay.bytes() <= options.max_unapplied_bytes;
+    });
+    if (room && !stopping) return Status::ok();
+    return Status::unavailable(
+        fmt::format("lmdb {}: {} bytes of the journal are waiting for a checkpoint (limit {}){}{}",
+                    options.path, overlay.bytes(), options.max_unapplied_bytes,
+                    last_checkpoint_error ? "" : "; the last checkpoint failed: ",
+                    last_checkpoint_error ? "" : last_checkpoint_error.message()));
+  }
+
   LmdbOptions options;
   MDB_env* env = nullptr;
   bool opened = false;  // mdb_env_open succeeded
@@ -767,6 +1073,22 @@ struct LmdbStore::Impl {
   std::mutex gate_mu;        // taken by a map growth to hold back new transactions
   std::shared_mutex txn_mu;  // shared: a transaction is open; exclusive: resizing
   std::atomic<std::size_t> map_bytes{0};
+
+  std::unique_ptr<Journal> journal;
+  // One commit() at a time, from its first lookup to its overlay add;
+  // a checkpoint takes it briefly to rotate the journal.
+  std::mutex commit_mu;
+  std::mutex checkpoint_mu;  // one checkpoint at a time
+  std::mutex overlay_mu;     // guards the fields below
+  Overlay overlay;
+  std::condition_variable checkpoint_cv;  // wakes the checkpoint thread
+  std::condition_variable room_cv;        // wakes commits waiting for room
+  bool stopping = false;
+  bool checkpoint_requested = false;
+  Status last_checkpoint_error;
+  std::uint64_t applied_lsn = 0;
+  std::uint64_t checkpoints = 0;
+  std::thread checkpointer;
 };
 
 Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
@@ -778,6 +1100,12 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
         fmt::format("lmdb: cannot create directory {}: {}", options.path, ec.message()));
   }
   auto impl = std::make_unique<Impl>(options);
+  // The journal first: its lock keeps a second process from opening the
+  // store before this one touches anything.
+  auto journal = Journal::open((std::filesystem::path(options.path) / "journal").string(),
+                               options.durability == Durability::kSync);
+  if (!journal) return journal.status();
+  impl->journal = std::move(*journal);
   int rc = mdb_env_create(&impl->env);
   if (rc != 0) {
     impl->env = nullptr;
@@ -821,12 +1149,16 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
           fmt::format("lmdb {}: schema version {} is newer than this build's {}", self.options.path,
                       version, kSchemaVersion));
     }
-    // New, or version 1: 1 -> 2 needs no data change (see "Conversation
-    // state" above), only the mark that keeps version-1 builds out.
+    // New, version 1 or 2: no data changes (see "Conversation state" and
+    // "The journal" above), only the mark that keeps older builds out: a
+    // version-1 build would trust stale conv_state fields, and a version-2
+    // build would not replay the journal.
     if (version < kSchemaVersion) write_counter(txn, "schema_version", kSchemaVersion);
     return Status::ok();
   });
   if (!s) return s;
+  if (Status r = impl->recover(); !r) return r;
+  impl->checkpointer = std::thread([&self] { self.checkpoint_loop(); });
   return std::unique_ptr<LmdbStore>(new LmdbStore(std::move(impl)));
 }
 
@@ -834,9 +1166,22 @@ LmdbStore::LmdbStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LmdbStore::~LmdbStore() = default;
 
 Status LmdbStore::sync() {
+  if (Status s = impl_->checkpoint(); !s) return s;
   auto lock = impl_->lock_for_txn();
   int rc = mdb_env_sync(impl_->env, 1);
   return rc == 0 ? Status::ok() : impl_->failure(rc, "mdb_env_sync");
+}
+
+LmdbStore::JournalStats LmdbStore::journal_stats() const {
+  std::lock_guard lock(impl_->overlay_mu);
+  JournalStats st;
+  st.applied_lsn = impl_->applied_lsn;
+  st.unapplied_batches = impl_->overlay.batches().size();
+  st.unapplied_bytes = impl_->overlay.bytes();
+  st.last_lsn = st.unapplied_batches ? impl_->overlay.batches().back()->lsn : st.applied_lsn;
+  st.checkpoints = impl_->checkpoints;
+  st.last_checkpoint_error = impl_->last_checkpoint_error;
+  return st;
 }
 
 std::size_t LmdbStore::map_bytes() const { return impl_->map_bytes.load(); }
@@ -1172,38 +1517,61 @@ Status LmdbStore::touch_direct_conversation(ConversationId conv, std::int64_t no
 
 Result<std::vector<ConversationId>> LmdbStore::conversations_of(UserId user) {
   std::vector<ConversationId> out;
-  Status s = impl_->read([&](Txn& txn) {
-    out.clear();
-    scan_partition(txn, kUserConvs, user.value,
-                   [&](Cursor& c) { out.push_back(ConversationId(c.key_u64(8))); });
-    scan_partition(txn, kUserGroups, user.value,
-                   [&](Cursor& c) { out.push_back(ConversationId::group(GroupId(c.key_u64(8)))); });
-    return Status::ok();
-  });
+  std::vector<ConversationId> recent;  // first messaged, not yet checkpointed
+  Status s = impl_->read_merged(
+      [&](const Overlay& o) {
+        const auto* convs = o.direct_conversations(user);
+        recent = convs ? *convs : std::vector<ConversationId>{};
+      },
+      [&](Txn& txn) {
+        out.clear();
+        scan_partition(txn, kUserConvs, user.value,
+                       [&](Cursor& c) { out.push_back(ConversationId(c.key_u64(8))); });
+        // LMDB may hold some of them already (applied, not yet trimmed).
+        for (ConversationId c : recent) {
+          if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+        }
+        scan_partition(txn, kUserGroups, user.value, [&](Cursor& c) {
+          out.push_back(ConversationId::group(GroupId(c.key_u64(8))));
+        });
+        return Status::ok();
+      });
   if (!s) return s;
   return out;
 }
 
 Result<ConversationState> LmdbStore::conversation_state(ConversationId conv) {
   ConversationState st;
-  Status s = impl_->read([&](Txn& txn) {
-    st = ConversationState{};
-    st.conversation = conv;
-    Cursor c(txn, kMessages);
-    if (seek_last_in(c, conv.value)) {
-      // The newest message's header: id, sender, client id, sent_at.
-      st.last_seq = c.key_u64(8);
-      Decoder d(c.value(), kMessages);
-      st.last_message_id = MessageId(d.u64());
-      d.u64();
-      ClientMsgId ignored;
-      d.fixed(ignored);
-      st.last_activity_ms = d.i64();
-    } else if (auto rec = load_conv_state(txn, conv)) {
-      st.last_activity_ms = rec->last_activity_ms;  // created, no message yet
-    }
-    return Status::ok();
-  });
+  std::shared_ptr<const Message> newest;  // from the overlay
+  Status s = impl_->read_merged(
+      [&](const Overlay& o) {
+        const auto* run = o.conversation(conv);
+        newest = run ? run->back() : nullptr;
+      },
+      [&](Txn& txn) {
+        st = ConversationState{};
+        st.conversation = conv;
+        if (newest) {
+          st.last_seq = newest->seq;
+          st.last_message_id = newest->id;
+          st.last_activity_ms = newest->sent_at_ms;
+          return Status::ok();
+        }
+        Cursor c(txn, kMessages);
+        if (seek_last_in(c, conv.value)) {
+          // The newest message's header: id, sender, client id, sent_at.
+          st.last_seq = c.key_u64(8);
+          Decoder d(c.value(), kMessages);
+          st.last_message_id = MessageId(d.u64());
+          d.u64();
+          ClientMsgId ignored;
+          d.fixed(ignored);
+          st.last_activity_ms = d.i64();
+        } else if (auto rec = load_conv_state(txn, conv)) {
+          st.last_activity_ms = rec->last_activity_ms;  // created, no message yet
+        }
+        return Status::ok();
+      });
   if (!s) return s;
   return st;
 }
@@ -1211,83 +1579,160 @@ Result<ConversationState> LmdbStore::conversation_state(ConversationId conv) {
 // ---- messages ------------------------------------------------------------------------
 
 std::vector<CommitOutcome> LmdbStore::commit(std::span<const NewMessage> batch) {
-  std::vector<CommitOutcome> outcomes;
-  Status s = impl_->write([&](Txn& txn) {
-    outcomes.assign(batch.size(), CommitOutcome{});
-    // Inbox heads and conversation seqs as this transaction moves them:
-    // each is read from the table once (the last key of its range), then
-    // advanced here.
-    std::map<UserId, std::uint64_t> heads;
-    std::map<ConversationId, std::uint64_t> last_seqs;
+  Impl& im = *impl_;
+  std::vector<CommitOutcome> outcomes(batch.size());
+  auto fail_all = [&](const Status& s) {
+    outcomes.assign(batch.size(), CommitOutcome{s, nullptr, false, {}});
+    return outcomes;
+  };
+  if (Status room = im.wait_for_room(); !room) return fail_all(room);
+  std::lock_guard commit_lock(im.commit_mu);
+
+  // 1. Validate, then look up in the overlay what this batch needs: the
+  //    dedup keys, and the newest conversation seqs and inbox heads. What
+  //    the overlay does not hold, LMDB does (2); the lookup order matters,
+  //    since entries only ever move from the overlay to LMDB.
+  constexpr std::uint64_t kUnknown = std::numeric_limits<std::uint64_t>::max();
+  std::vector<std::shared_ptr<const Message>> originals(batch.size());
+  std::unordered_map<std::uint64_t, std::uint64_t> last_seqs;  // conversation -> newest seq
+  std::unordered_map<std::uint64_t, std::uint64_t> heads;      // user -> inbox head
+  std::vector<std::size_t> dedup_misses;
+  bool lookups_left = false;
+  {
+    std::lock_guard lock(im.overlay_mu);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const NewMessage& in = batch[i];
-      CommitOutcome& out = outcomes[i];
       if (Status v = check_new_message(in); !v) {
-        out.status = std::move(v);
-        continue;  // validated before any write: nothing of it is stored
-      }
-      // The transaction sees its own writes, so a duplicate earlier in this
-      // batch is found exactly like one from an earlier batch.
-      Key dedup_key = Key().u64(in.sender.value).bytes(in.client_msg_id);
-      if (auto d = txn.get(kDedup, dedup_key)) {
-        Decoder dec(*d, kDedup);
-        ConversationId conv(dec.u64());
-        std::uint64_t seq = dec.u64();
-        dec.finish();
-        out.message = load_message(txn, conv, seq);
-        out.duplicate = true;
+        outcomes[i].status = std::move(v);  // nothing of it is stored
         continue;
       }
-      auto [last, fresh_conv] = last_seqs.try_emplace(in.conversation, 0);
-      if (fresh_conv) last->second = last_seq_in(txn, in.conversation);
-      auto msg = std::make_shared<Message>();
-      msg->id = in.id;
-      msg->conversation = in.conversation;
-      msg->seq = ++last->second;
-      msg->sender = in.sender;
-      msg->client_msg_id = in.client_msg_id;
-      msg->body = in.body;
-      msg->sent_at_ms = in.sent_at_ms;
-      txn.put(kMessages, Key().u64(in.conversation.value).u64(msg->seq), encode_message(*msg));
-      Encoder entry;
-      entry.u64(in.conversation.value).u64(msg->seq).u64(in.id.value);
-      out.inbox.reserve(in.recipients.size());
+      if (auto m = im.overlay.find(DedupKey{in.sender, in.client_msg_id})) {
+        originals[i] = std::move(m);
+        continue;
+      }
+      dedup_misses.push_back(i);
+      if (auto [it, fresh] = last_seqs.try_emplace(in.conversation.value, kUnknown); fresh) {
+        if (const auto* run = im.overlay.conversation(in.conversation)) {
+          it->second = run->back()->seq;
+        } else {
+          lookups_left = true;
+        }
+      }
       for (UserId r : in.recipients) {
-        auto [it, fresh] = heads.try_emplace(r, 0);
-        if (fresh) it->second = inbox_head_in(txn, r);
-        std::uint64_t inbox_seq = ++it->second;
-        txn.put(kInbox, Key().u64(r.value).u64(inbox_seq), entry.view());
-        out.inbox.emplace_back(r, inbox_seq);
+        if (auto [it, fresh] = heads.try_emplace(r.value, kUnknown); fresh) {
+          if (const auto* run = im.overlay.inbox(r)) {
+            it->second = run->back().inbox_seq;
+          } else {
+            lookups_left = true;
+          }
+        }
       }
-      // A direct conversation becomes known to both users with its first
-      // message (if not before, through touch_direct_conversation); later
-      // messages need not look again.
-      if (msg->seq == 1 && in.conversation.is_direct()) {
-        touch_direct(txn, in.conversation, in.sent_at_ms);
-      }
-      txn.put(kDedup, dedup_key, Encoder().u64(in.conversation.value).u64(msg->seq).view());
-      out.message = std::move(msg);
     }
-    return Status::ok();
-  });
-  if (!s) outcomes.assign(batch.size(), CommitOutcome{s, nullptr, false, {}});
+  }
+  // 2. The rest from LMDB, in a snapshot taken after the overlay lookups.
+  if (lookups_left || !dedup_misses.empty()) {
+    Status s = im.read([&](Txn& txn) {
+      for (std::size_t i : dedup_misses) {
+        const NewMessage& in = batch[i];
+        originals[i].reset();
+        if (auto d = txn.get(kDedup, Key().u64(in.sender.value).bytes(in.client_msg_id))) {
+          Decoder dec(*d, kDedup);
+          ConversationId conv(dec.u64());
+          std::uint64_t seq = dec.u64();
+          dec.finish();
+          originals[i] = load_message(txn, conv, seq);
+        }
+      }
+      for (auto& [conv, last] : last_seqs) {
+        if (last == kUnknown) last = last_seq_in(txn, ConversationId(conv));
+      }
+      for (auto& [user, head] : heads) {
+        if (head == kUnknown) head = inbox_head_in(txn, UserId(user));
+      }
+      return Status::ok();
+    });
+    if (!s) return fail_all(s);
+  }
+
+  // 3. Assign seqs and inbox positions, in batch order.
+  auto journaled = std::make_shared<JournaledBatch>();
+  std::unordered_map<DedupKey, std::shared_ptr<const Message>, DedupKeyHash> in_batch;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const NewMessage& in = batch[i];
+    CommitOutcome& out = outcomes[i];
+    if (!out.status) continue;
+    DedupKey key{in.sender, in.client_msg_id};
+    // A duplicate of a stored message, or of one earlier in this batch.
+    if (!originals[i]) {
+      if (auto it = in_batch.find(key); it != in_batch.end()) originals[i] = it->second;
+    }
+    if (originals[i]) {
+      out.message = originals[i];
+      out.duplicate = true;
+      continue;
+    }
+    auto msg = std::make_shared<Message>();
+    msg->id = in.id;
+    msg->conversation = in.conversation;
+    msg->seq = ++last_seqs[in.conversation.value];
+    msg->sender = in.sender;
+    msg->client_msg_id = in.client_msg_id;
+    msg->body = in.body;
+    msg->sent_at_ms = in.sent_at_ms;
+    JournaledMessage jm;
+    jm.first_of_direct = msg->seq == 1 && in.conversation.is_direct();
+    jm.inbox.reserve(in.recipients.size());
+    for (UserId r : in.recipients) jm.inbox.emplace_back(r, ++heads[r.value]);
+    out.inbox = jm.inbox;
+    out.message = msg;
+    in_batch.emplace(key, msg);
+    jm.message = std::move(msg);
+    journaled->messages.push_back(std::move(jm));
+  }
+  if (journaled->messages.empty()) return outcomes;  // duplicates and refusals only
+
+  // 4. One journal record, flushed: from here the batch is durable.
+  std::string record = encode_batch(*journaled);
+  auto lsn = im.journal->append(record);
+  if (!lsn) return fail_all(lsn.status());
+  journaled->lsn = *lsn;
+  std::size_t recipients = 0;
+  for (const auto& jm : journaled->messages) recipients += jm.inbox.size();
+  // The overlay's index entries cost about this much beside the record.
+  journaled->bytes = record.size() + 64 * recipients + 160 * journaled->messages.size();
+  journaled->committed_at = std::chrono::steady_clock::now();
+
+  // 5. Visible to reads, and queued for the next checkpoint.
+  bool due = false;
+  {
+    std::lock_guard lock(im.overlay_mu);
+    im.overlay.add(std::move(journaled));
+    due = im.overlay.bytes() >= im.options.checkpoint_bytes;
+  }
+  if (due) im.checkpoint_cv.notify_all();
   return outcomes;
 }
 
 Result<std::shared_ptr<const Message>> LmdbStore::find_by_client_id(UserId sender,
                                                                     const ClientMsgId& id) {
   std::shared_ptr<const Message> msg;
-  Status s = impl_->read([&](Txn& txn) {
-    msg.reset();
-    if (auto d = txn.get(kDedup, Key().u64(sender.value).bytes(id))) {
-      Decoder dec(*d, kDedup);
-      ConversationId conv(dec.u64());
-      std::uint64_t seq = dec.u64();
-      dec.finish();
-      msg = load_message(txn, conv, seq);
-    }
-    return Status::ok();
-  });
+  std::shared_ptr<const Message> recent;  // from the overlay
+  Status s = impl_->read_merged(
+      [&](const Overlay& o) {
+        recent = o.find(DedupKey{sender, id});
+      },
+      [&](Txn& txn) {
+        msg = recent;
+        if (msg) return Status::ok();
+        if (auto d = txn.get(kDedup, Key().u64(sender.value).bytes(id))) {
+          Decoder dec(*d, kDedup);
+          ConversationId conv(dec.u64());
+          std::uint64_t seq = dec.u64();
+          dec.finish();
+          msg = load_message(txn, conv, seq);
+        }
+        return Status::ok();
+      });
   if (!s) return s;
   if (!msg) {
     return Status::not_found(
@@ -1303,26 +1748,65 @@ Result<std::vector<std::shared_ptr<const Message>>> LmdbStore::history(Conversat
   }
   std::vector<std::shared_ptr<const Message>> out;
   if (query.limit == 0) return out;
-  Status s = impl_->read([&](Txn& txn) {
-    out.clear();
-    Cursor c(txn, kMessages);
-    auto take = [&] { out.push_back(decode_message(conv, c.key_u64(8), c.value())); };
-    if (query.after_seq) {
-      if (*query.after_seq == std::numeric_limits<std::uint64_t>::max()) return Status::ok();
-      for (bool ok = c.seek(Key().u64(conv.value).u64(*query.after_seq + 1));
-           ok && c.has_prefix(conv.value) && out.size() < query.limit; ok = c.next()) {
-        take();
-      }
-    } else {
-      // Walk backwards from the newest (or from just before before_seq),
-      // then reverse: the page is always ascending.
-      bool ok = query.before_seq ? c.seek_before(Key().u64(conv.value).u64(*query.before_seq))
-                                 : seek_last_in(c, conv.value);
-      for (; ok && c.has_prefix(conv.value) && out.size() < query.limit; ok = c.prev()) take();
-      std::reverse(out.begin(), out.end());
-    }
-    return Status::ok();
-  });
+  const std::size_t limit = query.limit;
+  // The overlay holds the conversation's newest seqs, [first, ...]: LMDB
+  // answers below `first`, the overlay from it on.
+  std::vector<std::shared_ptr<const Message>> recent;  // ascending
+  std::uint64_t first = std::numeric_limits<std::uint64_t>::max();
+  Status s = impl_->read_merged(
+      [&](const Overlay& o) {
+        recent.clear();
+        first = std::numeric_limits<std::uint64_t>::max();
+        const auto* run = o.conversation(conv);
+        if (!run) return;
+        first = run->front()->seq;
+        // Seqs are contiguous: position = seq - first.
+        auto index_of = [&](std::uint64_t seq) {
+          return static_cast<std::size_t>(
+              std::min<std::uint64_t>(seq < first ? 0 : seq - first, run->size()));
+        };
+        std::size_t begin = 0;
+        std::size_t end = run->size();
+        if (query.after_seq) {
+          begin = *query.after_seq == std::numeric_limits<std::uint64_t>::max()
+                      ? end
+                      : index_of(*query.after_seq + 1);
+          end = std::min(end, begin + limit);
+        } else {
+          if (query.before_seq) end = index_of(*query.before_seq);
+          begin = end > limit ? end - limit : 0;
+        }
+        recent.assign(run->begin() + static_cast<std::ptrdiff_t>(begin),
+                      run->begin() + static_cast<std::ptrdiff_t>(end));
+      },
+      [&](Txn& txn) {
+        out.clear();
+        Cursor c(txn, kMessages);
+        auto take = [&] { out.push_back(decode_message(conv, c.key_u64(8), c.value())); };
+        if (query.after_seq) {
+          if (*query.after_seq == std::numeric_limits<std::uint64_t>::max()) return Status::ok();
+          for (bool ok = c.seek(Key().u64(conv.value).u64(*query.after_seq + 1));
+               ok && c.has_prefix(conv.value) && c.key_u64(8) < first && out.size() < limit;
+               ok = c.next()) {
+            take();
+          }
+          out.insert(out.end(), recent.begin(), recent.end());
+          if (out.size() > limit) out.resize(limit);
+        } else {
+          // Walk backwards from just below the overlay's run (and below
+          // before_seq), then reverse: the page is always ascending.
+          std::uint64_t bound = first;
+          if (query.before_seq) bound = std::min(bound, *query.before_seq);
+          const std::size_t wanted = limit - std::min(limit, recent.size());
+          bool ok = bound == std::numeric_limits<std::uint64_t>::max()
+                        ? seek_last_in(c, conv.value)
+                        : c.seek_before(Key().u64(conv.value).u64(bound));
+          for (; ok && c.has_prefix(conv.value) && out.size() < wanted; ok = c.prev()) take();
+          std::reverse(out.begin(), out.end());
+          out.insert(out.end(), recent.begin(), recent.end());
+        }
+        return Status::ok();
+      });
   if (!s) return s;
   return out;
 }
@@ -1333,30 +1817,56 @@ Result<std::vector<InboxItem>> LmdbStore::read_inbox(UserId user, std::uint64_t 
                                                      std::uint32_t limit) {
   std::vector<InboxItem> out;
   if (limit == 0 || after == std::numeric_limits<std::uint64_t>::max()) return out;
-  Status s = impl_->read([&](Txn& txn) {
-    out.clear();
-    Cursor c(txn, kInbox);
-    for (bool ok = c.seek(Key().u64(user.value).u64(after + 1));
-         ok && c.has_prefix(user.value) && out.size() < limit; ok = c.next()) {
-      Decoder d(c.value(), kInbox);
-      ConversationId conv(d.u64());
-      std::uint64_t seq = d.u64();
-      d.u64();  // the message id, for backends that cannot join cheaply
-      d.finish();
-      out.push_back(InboxItem{c.key_u64(8), load_message(txn, conv, seq)});
-    }
-    return Status::ok();
-  });
+  // As in history(): LMDB below the overlay's first inbox seq, the overlay
+  // from it on.
+  std::vector<InboxItem> recent;
+  std::uint64_t first = std::numeric_limits<std::uint64_t>::max();
+  Status s = impl_->read_merged(
+      [&](const Overlay& o) {
+        recent.clear();
+        first = std::numeric_limits<std::uint64_t>::max();
+        const auto* run = o.inbox(user);
+        if (!run) return;
+        first = run->front().inbox_seq;
+        std::size_t begin = static_cast<std::size_t>(
+            std::min<std::uint64_t>(after + 1 < first ? 0 : after + 1 - first, run->size()));
+        std::size_t end = std::min<std::size_t>(run->size(), begin + limit);
+        recent.assign(run->begin() + static_cast<std::ptrdiff_t>(begin),
+                      run->begin() + static_cast<std::ptrdiff_t>(end));
+      },
+      [&](Txn& txn) {
+        out.clear();
+        Cursor c(txn, kInbox);
+        for (bool ok = c.seek(Key().u64(user.value).u64(after + 1));
+             ok && c.has_prefix(user.value) && c.key_u64(8) < first && out.size() < limit;
+             ok = c.next()) {
+          Decoder d(c.value(), kInbox);
+          ConversationId conv(d.u64());
+          std::uint64_t seq = d.u64();
+          d.u64();  // the message id, for backends that cannot join cheaply
+          d.finish();
+          out.push_back(InboxItem{c.key_u64(8), load_message(txn, conv, seq)});
+        }
+        out.insert(out.end(), recent.begin(), recent.end());
+        if (out.size() > limit) out.resize(limit);
+        return Status::ok();
+      });
   if (!s) return s;
   return out;
 }
 
 Result<std::uint64_t> LmdbStore::inbox_head(UserId user) {
   std::uint64_t head = 0;
-  Status s = impl_->read([&](Txn& txn) {
-    head = inbox_head_in(txn, user);
-    return Status::ok();
-  });
+  std::uint64_t recent = 0;  // from the overlay, 0 if it holds none
+  Status s = impl_->read_merged(
+      [&](const Overlay& o) {
+        const auto* run = o.inbox(user);
+        recent = run ? run->back().inbox_seq : 0;
+      },
+      [&](Txn& txn) {
+        head = recent ? recent : inbox_head_in(txn, user);
+        return Status::ok();
+      });
   if (!s) return s;
   return head;
 }

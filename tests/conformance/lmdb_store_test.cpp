@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -55,10 +56,13 @@ std::unique_ptr<LmdbStore> open_store(const LmdbOptions& options) {
 // One LmdbStore in its own temp dir; reopen() closes and opens it again.
 class LmdbStoreFixture {
  public:
-  // `initial_map_bytes` defaults to LmdbOptions' own default.
-  explicit LmdbStoreFixture(std::size_t initial_map_bytes = LmdbOptions().initial_map_bytes) {
+  // `initial_map_bytes` defaults to LmdbOptions' own default; `configure`
+  // may change any other option before the store opens.
+  explicit LmdbStoreFixture(std::size_t initial_map_bytes = LmdbOptions().initial_map_bytes,
+                            const std::function<void(LmdbOptions&)>& configure = {}) {
     options_.path = (dir_.path() / "db").string();
     options_.initial_map_bytes = initial_map_bytes;
+    if (configure) configure(options_);
     store_ = open_store(options_);
   }
   Store& store() { return *store_; }
@@ -84,8 +88,23 @@ std::string big_body(std::size_t i, std::size_t bytes) {
 
 }  // namespace
 
+// The suite twice: once as configured by default (its cases finish well
+// within a checkpoint interval, so every message is read back from the
+// journal's overlay), and once checkpointing after every commit, on the
+// store's own thread, so that reads meet messages in LMDB, in the overlay,
+// and moving from one to the other while they read.
+class LmdbCheckpointingFixture : public LmdbStoreFixture {
+ public:
+  LmdbCheckpointingFixture()
+      : LmdbStoreFixture(LmdbOptions().initial_map_bytes, [](LmdbOptions& o) {
+          o.checkpoint_bytes = 0;
+          o.checkpoint_interval_ms = 0;
+        }) {}
+};
+
 TYPE_TO_STRING(LmdbStoreFixture);
-TEST_CASE_TEMPLATE_INVOKE(store_conformance, LmdbStoreFixture);
+TYPE_TO_STRING(LmdbCheckpointingFixture);
+TEST_CASE_TEMPLATE_INVOKE(store_conformance, LmdbStoreFixture, LmdbCheckpointingFixture);
 
 TEST_CASE("LmdbStore: open reports a clear error") {
   TempDir dir;
@@ -259,7 +278,7 @@ TEST_CASE("LmdbStore: a schema-1 environment is upgraded, a newer one is refused
     CHECK(next.message->seq == 3);
     CHECK(store->conversation_state(ab)->last_message_id == next.message->id);
   }
-  CHECK(raw_record(options.path, "meta", "schema_version") == be64_record({2}));
+  CHECK(raw_record(options.path, "meta", "schema_version") == be64_record({3}));
   // A build from the future: refused with a clear error.
   raw_record(options.path, "meta", "schema_version", be64_record({99}));
   auto refused = LmdbStore::open(options);
@@ -333,7 +352,8 @@ TEST_CASE("LmdbStore: big-endian keys keep numeric order past 255 and 65535") {
 }
 
 TEST_CASE("LmdbStore: the map grows on demand (1 MiB start, ~20 MB of messages)") {
-  LmdbStoreFixture fx(kMiB);
+  // Checkpoints (where LMDB is written) every 2 MB of journal.
+  LmdbStoreFixture fx(kMiB, [](LmdbOptions& o) { o.checkpoint_bytes = 2 * kMiB; });
   CHECK(fx.lmdb().map_bytes() < 2 * kMiB);
 
   MessageMaker make;
@@ -350,6 +370,8 @@ TEST_CASE("LmdbStore: the map grows on demand (1 MiB start, ~20 MB of messages)"
     }
     for (const auto& o : fx.store().commit(batch)) CC_REQUIRE_OK(o.status);
   }
+  CC_REQUIRE_OK(fx.lmdb().sync());                    // the last checkpoint
+  CHECK(fx.lmdb().journal_stats().checkpoints >= 2);  // at least one before sync()
   CHECK(fx.lmdb().map_bytes() >= kMessages * kBodyBytes);
 
   fx.reopen();  // still asks for 1 MiB; the grown size is kept
@@ -367,7 +389,12 @@ TEST_CASE("LmdbStore: the map grows on demand (1 MiB start, ~20 MB of messages)"
 }
 
 TEST_CASE("LmdbStore: concurrent readers while batches commit and the map grows") {
-  LmdbStoreFixture fx(kMiB);
+  // Checkpoints as often as the store's thread can run them, so reads race
+  // with checkpoints moving messages from the overlay into LMDB.
+  LmdbStoreFixture fx(kMiB, [](LmdbOptions& o) {
+    o.checkpoint_bytes = 0;
+    o.checkpoint_interval_ms = 0;
+  });
   Store& s = fx.store();
   MessageMaker make;
   UserId a = add_user(s, "alice");
@@ -429,6 +456,8 @@ TEST_CASE("LmdbStore: concurrent readers while batches commit and the map grows"
   for (const auto& f : failures) FAIL_CHECK(f);
   CHECK(reads.load() >= 2);
   CHECK(*s.inbox_head(b) == kBatches * kPerBatch);
+  CC_REQUIRE_OK(fx.lmdb().sync());
+  CHECK(fx.lmdb().journal_stats().checkpoints >= 2);
   CHECK(fx.lmdb().map_bytes() > kMiB);
 }
 

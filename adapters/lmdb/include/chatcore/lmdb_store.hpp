@@ -18,9 +18,25 @@
 //
 // Contract: every behaviour of chatcore::Store (store.hpp); the conformance
 // suite (tests/conformance/) runs the same cases against this store and
-// MemoryStore. In particular commit() runs a whole batch in ONE write
-// transaction, i.e. one fsync for the batch in Durability::kSync (group
-// commit), and returns only once that transaction is committed.
+// MemoryStore.
+//
+// Journal and checkpoints. commit() does not write LMDB. It appends the
+// whole batch as ONE record to a write-ahead log (the journal, in
+// `<path>/journal/`) and, in Durability::kSync, flushes that one record
+// (group commit: one fdatasync per batch, of a few hundred bytes per
+// message), then makes the batch visible to reads from memory and returns.
+// A checkpoint, on the store's own thread, later applies every batch
+// journaled since the last one to LMDB in one write transaction, and then
+// drops the journal segments it covered. Checkpoints run when
+// checkpoint_bytes are waiting or the oldest batch is
+// checkpoint_interval_ms old, on sync(), and on close. Why: an LMDB commit
+// writes and flushes every page it touched, and the messages of one batch
+// touch pages all over the tables (a conversation, two inboxes, a dedup
+// key each); a checkpoint writes a page that a thousand messages touched
+// once (docs/benchmarks.md). Reads see every committed batch at once,
+// whether checkpointed or not. open() replays whatever a crash left
+// unapplied, so a kill -9 or a power loss between commit() and the next
+// checkpoint loses nothing commit() acknowledged (in kSync).
 //
 // Errors (Status codes returned besides the contract's domain codes):
 //  * kInvalidArgument: a user name outside 1..64 bytes, a token hash outside
@@ -31,8 +47,17 @@
 //    or a map that could not grow. The message names the LMDB call, the
 //    sub-database, the environment path and mdb_strerror().
 //  * kInternal: LMDB reported corruption, or a record failed to decode.
+//    A journal flush that fails makes every later commit fail too, until
+//    the store is reopened (Linux may have dropped the unwritten pages and
+//    reports such an error once: the log cannot be trusted past it).
+//    commit() also returns kUnavailable after waiting 30 s for a checkpoint
+//    to make room (max_unapplied_bytes), naming the checkpoint's error.
+//    open(): kUnavailable when another LmdbStore, in this process or
+//    another, has the environment open (the journal's lock).
 //  * kFailedPrecondition (open only): the environment was written by a newer
 //    schema version than this build understands.
+//  * kInternal (open only): the journal is damaged beyond a torn last
+//    record (a record missing in the middle, a segment that is not one).
 //
 // Thread-safety: every method may be called from any thread concurrently
 // (the Store contract). Reads run in their own read-only transactions
@@ -41,12 +66,13 @@
 // internal mutex; LMDB allows one writer per environment anyway.
 //
 // Caveats (in the spirit of lmdb.h's list):
-//  * One LmdbStore per environment per process. LMDB's locks are per
-//    process: opening the same directory twice in one process, even through
-//    two LmdbStore objects, corrupts the lock state. Several processes may
-//    open the same environment (LMDB supports it), but only this class
-//    grows the map, and a process that does not know about the growth sees
-//    MDB_MAP_RESIZED, which this class handles and others might not.
+//  * One LmdbStore per environment at a time: a second open, in any
+//    process, fails with kUnavailable (the journal's lock file). Other
+//    programs that read data.mdb directly with LMDB do not see batches
+//    that are not yet checkpointed.
+//  * Memory: batches wait in memory until their checkpoint, at most
+//    max_unapplied_bytes (commit() waits beyond it), typically
+//    checkpoint_bytes or one checkpoint_interval_ms of traffic.
 //  * Do not use an LmdbStore after fork() in the child; open a new one there
 //    (lmdb.h: "Use an MDB_env* in the process which opened it, not after
 //    fork()").
@@ -64,6 +90,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -74,22 +101,23 @@ namespace chatcore {
 
 // What a commit promises when it returns. Chosen once, at open.
 enum class Durability {
-  // Every write transaction (each commit() batch, each other write call)
-  // returns only after LMDB has flushed it to stable storage with
-  // fdatasync()/fsync(), like a write() followed by fsync(). A committed
-  // write survives kill -9 of the process, an OS crash and a power loss
-  // (given a disk that honours flushes). The default, and what the engine's
+  // Every write returns only after it is on stable storage, like a write()
+  // followed by fsync(): a commit() batch once its journal record is
+  // flushed with fdatasync(), every other write call (and every
+  // checkpoint) once LMDB has flushed its transaction. A committed write
+  // survives kill -9 of the process, an OS crash and a power loss (given a
+  // disk that honours flushes). The default, and what the engine's
   // "acknowledged messages are never lost" promise needs.
   kSync,
-  // MDB_NOSYNC: a commit returns once its pages are written to the OS page
-  // cache (write(), not mmap writes, since MDB_WRITEMAP is not used), without
-  // a flush. A committed write survives kill -9 or any other crash of the
-  // process, because the kernel owns those pages. An OS crash or power loss
-  // may undo the most recent commits; LMDB states that the database then
-  // stays consistent (losing only durability, not integrity) only if the
-  // filesystem preserves write order, and may otherwise be corrupted. For
-  // benchmarks and disposable data. A clean close (the destructor) and
-  // sync() flush everything.
+  // No flushes: journal records, and LMDB transactions (MDB_NOSYNC), are
+  // written to the OS page cache with write(), not flushed. A committed
+  // write survives kill -9 or any other crash of the process, because the
+  // kernel owns those pages. An OS crash or power loss may undo the most
+  // recent commits; LMDB states that the database then stays consistent
+  // (losing only durability, not integrity) only if the filesystem
+  // preserves write order, and may otherwise be corrupted. For benchmarks
+  // and disposable data. A clean close (the destructor) and sync() flush
+  // everything.
   kNoSync,
 };
 
@@ -106,6 +134,18 @@ struct LmdbOptions {
   // read fails with kUnavailable. Each concurrent read call uses one slot
   // for its duration.
   unsigned max_readers = 126;
+
+  // ---- the journal (see "Journal and checkpoints" above) --------------------------
+  // A checkpoint applies the journal to LMDB once this many bytes of it
+  // (records plus their in-memory index) wait to be applied...
+  std::size_t checkpoint_bytes = std::size_t{16} * 1024 * 1024;
+  // ...or once the oldest unapplied batch is this old. 0: no timer (only
+  // checkpoint_bytes, sync() and close checkpoint).
+  std::uint32_t checkpoint_interval_ms = 1000;
+  // commit() waits (up to 30 s, then fails with kUnavailable) while more
+  // than this waits to be applied: checkpoints are falling behind, or
+  // failing. Bounds the memory the unapplied batches hold.
+  std::size_t max_unapplied_bytes = std::size_t{256} * 1024 * 1024;
 };
 
 class LmdbStore final : public Store {
@@ -118,16 +158,30 @@ class LmdbStore final : public Store {
   // for a corrupt environment.
   static Result<std::unique_ptr<LmdbStore>> open(const LmdbOptions& options);
 
-  // Closes the environment. In Durability::kNoSync, flushes it first.
-  // Precondition: no call on this object is in progress.
+  // Checkpoints (so the next open replays nothing) and closes the
+  // environment. In Durability::kNoSync, flushes it first. Precondition:
+  // no call on this object is in progress.
   ~LmdbStore() override;
 
   LmdbStore(const LmdbStore&) = delete;
   LmdbStore& operator=(const LmdbStore&) = delete;
 
-  // Flushes every committed write to stable storage (mdb_env_sync with
-  // force). Only useful in Durability::kNoSync; a no-op cost otherwise.
+  // Checkpoints now (applies every journaled batch to LMDB, see above) and
+  // flushes everything to stable storage (mdb_env_sync with force). In
+  // Durability::kSync every commit is durable without it; in kNoSync it is
+  // how to make the commits so far durable.
   Status sync();
+
+  // The journal's state, for tests and metrics.
+  struct JournalStats {
+    std::uint64_t last_lsn = 0;     // the newest record committed
+    std::uint64_t applied_lsn = 0;  // the newest record applied to LMDB
+    std::size_t unapplied_batches = 0;
+    std::size_t unapplied_bytes = 0;  // what checkpoint_bytes is compared with
+    std::uint64_t checkpoints = 0;    // since open
+    Status last_checkpoint_error;     // OK unless the last checkpoint failed
+  };
+  JournalStats journal_stats() const;
   // The current map size in bytes (grows on demand; for tests and metrics).
   std::size_t map_bytes() const;
   const LmdbOptions& options() const;
@@ -163,10 +217,11 @@ class LmdbStore final : public Store {
   Result<std::vector<ConversationId>> conversations_of(UserId user) override;
   Result<ConversationState> conversation_state(ConversationId conv) override;
 
-  // One write transaction for the whole batch. A per-message problem (a
-  // malformed message) fails that message alone; an LMDB failure fails
-  // every message and stores nothing. MDB_MAP_FULL is never reported: the
-  // map grows and the transaction is retried.
+  // One journal record (and in kSync one flush) for the whole batch; see
+  // "Journal and checkpoints". A per-message problem (a malformed message)
+  // fails that message alone; a journal or LMDB failure fails every
+  // message and stores nothing. Not concurrent with another commit():
+  // calls are serialised.
   std::vector<CommitOutcome> commit(std::span<const NewMessage> batch) override;
   Result<std::shared_ptr<const Message>> find_by_client_id(UserId sender,
                                                            const ClientMsgId& id) override;

@@ -1,0 +1,370 @@
+#include "journal.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include <fmt/core.h>
+
+namespace chatcore::lmdb_internal {
+
+namespace {
+
+constexpr char kMagic[8] = {'c', 'c', 'j', 'r', 'n', 'l', '0', '1'};
+constexpr std::size_t kSegmentHeaderBytes = 16;
+constexpr std::size_t kRecordHeaderBytes = 16;
+// Far above any batch the engine forms (256 bodies of 400 KB); a length
+// beyond it can only be garbage.
+constexpr std::uint32_t kMaxRecordBytes = std::uint32_t{1} << 30;
+constexpr std::string_view kSuffix = ".log";
+
+void put_be32(unsigned char* p, std::uint32_t v) {
+  for (int i = 3; i >= 0; --i) {
+    p[i] = static_cast<unsigned char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+void put_be64(unsigned char* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<unsigned char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+std::uint32_t get_be32(const unsigned char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+std::uint64_t get_be64(const unsigned char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+// CRC-32 over the record header after the crc field, then the payload.
+std::uint32_t record_crc(const unsigned char* header_rest, const unsigned char* payload,
+                         std::size_t payload_len) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32(crc, header_rest, kRecordHeaderBytes - 4);
+  // zlib takes lengths as uInt: feed a large payload in pieces.
+  while (payload_len > 0) {
+    auto n = static_cast<uInt>(std::min<std::size_t>(payload_len, 1u << 30));
+    crc = crc32(crc, payload, n);
+    payload += n;
+    payload_len -= n;
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
+// Writes all of [data, data+len) at `offset`; false with errno set otherwise.
+bool pwrite_all(int fd, const unsigned char* data, std::size_t len, std::uint64_t offset) {
+  while (len > 0) {
+    ssize_t n = ::pwrite(fd, data, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (n == 0) {
+      errno = EIO;
+      return false;
+    }
+    data += n;
+    len -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+// Reads exactly len bytes at offset: 1 read, 0 end of file first, -1 error.
+int pread_exact(int fd, unsigned char* data, std::size_t len, std::uint64_t offset) {
+  while (len > 0) {
+    ssize_t n = ::pread(fd, data, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) return 0;
+    data += n;
+    len -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return 1;
+}
+
+bool parse_segment_name(std::string_view name, std::uint64_t* number) {
+  if (name.size() != 16 + kSuffix.size() || !name.ends_with(kSuffix)) return false;
+  std::uint64_t n = 0;
+  for (char c : name.substr(0, 16)) {
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    n = (n << 4) | static_cast<std::uint64_t>(d);
+  }
+  *number = n;
+  return true;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Journal::Journal(std::string dir, bool sync, int lock_fd)
+    : dir_(std::move(dir)), sync_(sync), lock_fd_(lock_fd) {}
+
+Journal::~Journal() {
+  if (current_.fd >= 0) ::close(current_.fd);
+  if (spare_.fd >= 0) {
+    // Never written: not a segment anyone needs.
+    ::close(spare_.fd);
+    ::unlink(path_of(spare_.number).c_str());
+  }
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+Status Journal::fail(std::string_view what, int err) const {
+  return Status::unavailable(fmt::format("journal {}: {}: {}", dir_, what, std::strerror(err)));
+}
+
+Result<std::unique_ptr<Journal>> Journal::open(std::string dir, bool sync) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Status::unavailable(
+        fmt::format("journal {}: cannot create directory: {}", dir, ec.message()));
+  }
+  std::string lock_path = dir + "/LOCK";
+  Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (lock.get() < 0) {
+    return Status::unavailable(
+        fmt::format("journal {}: open {}: {}", dir, lock_path, std::strerror(errno)));
+  }
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err == EWOULDBLOCK) {
+      return Status::unavailable(
+          fmt::format("journal {}: in use by another process (it holds {})", dir, lock_path));
+    }
+    return Status::unavailable(fmt::format("journal {}: flock: {}", dir, std::strerror(err)));
+  }
+  std::unique_ptr<Journal> j(new Journal(std::move(dir), sync, lock.release()));
+  j->dir_fd_ = ::open(j->dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (j->dir_fd_ < 0) return j->fail("open directory", errno);
+  auto numbers = j->list_segments();
+  if (!numbers) return numbers.status();
+  if (!numbers->empty()) j->next_number_ = numbers->back() + 1;
+  return j;
+}
+
+std::string Journal::path_of(std::uint64_t number) const {
+  return fmt::format("{}/{:016x}{}", dir_, number, kSuffix);
+}
+
+Result<std::vector<std::uint64_t>> Journal::list_segments() const {
+  std::vector<std::uint64_t> numbers;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    std::uint64_t n = 0;
+    if (parse_segment_name(entry.path().filename().string(), &n)) numbers.push_back(n);
+  }
+  if (ec) {
+    return Status::unavailable(fmt::format("journal {}: list: {}", dir_, ec.message()));
+  }
+  std::sort(numbers.begin(), numbers.end());
+  return numbers;
+}
+
+Result<std::uint64_t> Journal::replay(
+    std::uint64_t after, const std::function<Status(std::uint64_t, std::string_view)>& fn) {
+  auto numbers = list_segments();
+  if (!numbers) return numbers.status();
+  std::uint64_t expected = 0;  // lsn the next record must carry; 0 = not known yet
+  std::uint64_t last = after;
+  std::string payload;
+  for (std::uint64_t number : *numbers) {
+    std::string path = path_of(number);
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return fail("open " + path, errno);
+    unsigned char head[kSegmentHeaderBytes];
+    int r = pread_exact(fd.get(), head, sizeof head, 0);
+    if (r < 0) return fail("read " + path, errno);
+    if (r == 0) continue;  // created, never written: a crash between create and header flush
+    if (std::memcmp(head, kMagic, sizeof kMagic) != 0 || get_be64(head + 8) != number) {
+      return Status::internal(fmt::format("journal {}: {} is not a journal segment", dir_, path));
+    }
+    std::uint64_t offset = kSegmentHeaderBytes;
+    for (;;) {
+      unsigned char rh[kRecordHeaderBytes];
+      r = pread_exact(fd.get(), rh, sizeof rh, offset);
+      if (r < 0) return fail("read " + path, errno);
+      if (r == 0) break;
+      const std::uint32_t len = get_be32(rh + 4);
+      const std::uint64_t lsn = get_be64(rh + 8);
+      if (len > kMaxRecordBytes) break;
+      payload.resize(len);
+      r = pread_exact(fd.get(), reinterpret_cast<unsigned char*>(payload.data()), len,
+                      offset + kRecordHeaderBytes);
+      if (r < 0) return fail("read " + path, errno);
+      if (r == 0) break;
+      if (record_crc(rh + 4, reinterpret_cast<const unsigned char*>(payload.data()), len) !=
+          get_be32(rh)) {
+        break;
+      }
+      if (expected == 0 && lsn > after + 1) {
+        return Status::internal(
+            fmt::format("journal {}: its first record is {} but records after {} are needed", dir_,
+                        lsn, after));
+      }
+      if (expected != 0 && lsn != expected) {
+        // Only the record the sequence needs may follow, in this segment
+        // or at the start of the next. A later one means acknowledged
+        // records went missing in between.
+        if (lsn > expected) {
+          return Status::internal(
+              fmt::format("journal {}: record {} follows record {} in {}: the log has a gap", dir_,
+                          lsn, expected - 1, path));
+        }
+        break;  // an older record: stale bytes past a failed append
+      }
+      expected = lsn + 1;
+      offset += kRecordHeaderBytes + len;
+      if (lsn <= after) continue;  // already applied to LMDB
+      if (Status s = fn(lsn, payload); !s) return s;
+      last = lsn;
+    }
+    // Whatever stopped this segment (its end, or a torn record), the next
+    // one must continue the sequence from here.
+  }
+  return last;
+}
+
+Result<Journal::Segment> Journal::create_segment(std::uint64_t number) const {
+  std::string path = path_of(number);
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return fail("create " + path, errno);
+  unsigned char head[kSegmentHeaderBytes];
+  std::memcpy(head, kMagic, sizeof kMagic);
+  put_be64(head + 8, number);
+  if (!pwrite_all(fd.get(), head, sizeof head, 0)) return fail("write " + path, errno);
+  // The header and the directory entry are flushed now, so that later a
+  // record's own fdatasync is all a commit needs.
+  if (sync_) {
+    if (::fdatasync(fd.get()) != 0) return fail("fdatasync " + path, errno);
+    if (::fsync(dir_fd_) != 0) return fail("fsync directory", errno);
+  }
+  Segment s;
+  s.number = number;
+  s.fd = fd.release();
+  return s;
+}
+
+Status Journal::start(std::uint64_t last_lsn) {
+  next_lsn_ = last_lsn + 1;
+  if (Status s = rotate(); !s) return s;
+  remove_old_segments();
+  return Status::ok();
+}
+
+Status Journal::prepare_segment() {
+  std::uint64_t number = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (spare_.fd >= 0) return Status::ok();
+    number = next_number_++;
+  }
+  auto seg = create_segment(number);
+  if (!seg) return seg.status();
+  std::lock_guard lock(mu_);
+  spare_ = *seg;
+  return Status::ok();
+}
+
+Status Journal::rotate() {
+  Segment next;
+  {
+    std::lock_guard lock(mu_);
+    next = std::exchange(spare_, Segment{});
+  }
+  if (next.fd < 0) {
+    std::uint64_t number = 0;
+    {
+      std::lock_guard lock(mu_);
+      number = next_number_++;
+    }
+    auto seg = create_segment(number);
+    if (!seg) return seg.status();
+    next = *seg;
+  }
+  if (current_.fd >= 0) ::close(current_.fd);
+  current_ = next;
+  offset_ = kSegmentHeaderBytes;
+  std::lock_guard lock(mu_);
+  oldest_live_ = current_.number;
+  return Status::ok();
+}
+
+void Journal::remove_old_segments() {
+  std::lock_guard lock(mu_);
+  auto numbers = list_segments();
+  if (!numbers) return;  // left for the next checkpoint; replay skips applied records
+  for (std::uint64_t n : *numbers) {
+    if (n < oldest_live_) ::unlink(path_of(n).c_str());
+  }
+}
+
+Result<std::uint64_t> Journal::append(std::string_view payload) {
+  if (broken_) {
+    return Status::unavailable(fmt::format(
+        "journal {}: an earlier flush failed; reopen the store to recover the log", dir_));
+  }
+  if (current_.fd < 0) return Status::internal("journal: append before start()");
+  if (payload.size() > kMaxRecordBytes) {
+    return Status::invalid_argument(fmt::format(
+        "journal record of {} bytes is over the {} byte cap", payload.size(), kMaxRecordBytes));
+  }
+  const auto len = static_cast<std::uint32_t>(payload.size());
+  record_.resize(kRecordHeaderBytes + payload.size());
+  auto* p = reinterpret_cast<unsigned char*>(record_.data());
+  put_be32(p + 4, len);
+  put_be64(p + 8, next_lsn_);
+  std::memcpy(p + kRecordHeaderBytes, payload.data(), payload.size());
+  put_be32(p, record_crc(p + 4, p + kRecordHeaderBytes, payload.size()));
+  if (!pwrite_all(current_.fd, p, record_.size(), offset_)) {
+    // Not counted: the next append writes over whatever part landed.
+    return fail(fmt::format("write {}", path_of(current_.number)), errno);
+  }
+  if (sync_ && ::fdatasync(current_.fd) != 0) {
+    int err = errno;
+    broken_ = true;
+    return fail(fmt::format("fdatasync {}", path_of(current_.number)), err);
+  }
+  offset_ += record_.size();
+  if (record_.capacity() > (std::size_t{1} << 20)) std::string().swap(record_);
+  return next_lsn_++;
+}
+
+}  // namespace chatcore::lmdb_internal
