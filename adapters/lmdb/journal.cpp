@@ -241,14 +241,15 @@ Result<std::uint64_t> Journal::replay(
       }
       if (expected != 0 && lsn != expected) {
         // Only the record the sequence needs may follow, in this segment
-        // or at the start of the next. A later one means acknowledged
-        // records went missing in between.
-        if (lsn > expected) {
+        // or at the start of the next. A later one means records went
+        // missing in between: acknowledged ones, unless all of them were
+        // applied to LMDB already.
+        if (lsn > expected && lsn - 1 > after) {
           return Status::internal(
               fmt::format("journal {}: record {} follows record {} in {}: the log has a gap", dir_,
                           lsn, expected - 1, path));
         }
-        break;  // an older record: stale bytes past a failed append
+        if (lsn < expected) break;  // an older record: stale bytes past a failed append
       }
       expected = lsn + 1;
       offset += kRecordHeaderBytes + len;

@@ -557,3 +557,166 @@ TEST_CASE("LmdbStore: kill -9 in the middle of commits loses no committed messag
   auto out = commit_one(*store, after);
   CHECK(out.message->seq == st->last_seq + 1);
 }
+
+namespace {
+
+// Checkpoints only when the test says so (sync()).
+void manual_checkpoints(LmdbOptions& o) {
+  o.checkpoint_interval_ms = 0;
+  o.checkpoint_bytes = std::numeric_limits<std::size_t>::max();
+}
+
+std::vector<std::uint64_t> inbox_seqs(Store& s, UserId u, std::uint64_t after,
+                                      std::uint32_t limit) {
+  auto items = s.read_inbox(u, after, limit);
+  CC_REQUIRE_OK(items);
+  std::vector<std::uint64_t> out;
+  for (const auto& it : *items) out.push_back(it.inbox_seq);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("LmdbStore: reads merge LMDB and the journal at the checkpoint boundary") {
+  LmdbStoreFixture fx(LmdbOptions().initial_map_bytes, manual_checkpoints);
+  Store& s0 = fx.store();
+  MessageMaker make;
+  UserId a = add_user(s0, "alice");
+  UserId b = add_user(s0, "bob");
+  UserId c = add_user(s0, "carol");
+  ConversationId ab = ConversationId::direct(a, b);
+  std::vector<NewMessage> sent;
+  for (int i = 0; i < 10; ++i) sent.push_back(make(ab, i % 2 ? b : a, {a, b}));
+  for (const auto& o : s0.commit(sent)) CC_REQUIRE_OK(o.status);
+  CC_REQUIRE_OK(fx.lmdb().sync());  // seqs 1..10 in LMDB
+  CHECK(fx.lmdb().journal_stats().unapplied_batches == 0);
+  for (int i = 10; i < 20; ++i) {
+    sent.push_back(make(ab, a, {a, b}));
+    commit_one(s0, sent.back());
+  }
+  // ...and 11..20 in the journal only: ten batches of one.
+  CHECK(fx.lmdb().journal_stats().unapplied_batches == 10);
+  ConversationId ac = ConversationId::direct(a, c);
+  commit_one(s0, make(ac, c, {a, c}));
+
+  auto check_reads = [&] {
+    Store& s = fx.store();  // a new object after reopen()
+    CHECK(seqs_of(page(s, ab, std::nullopt, std::nullopt, 5)) == range(16, 20));
+    CHECK(seqs_of(page(s, ab, std::nullopt, std::nullopt, 15)) == range(6, 20));
+    CHECK(seqs_of(page(s, ab, std::nullopt, std::nullopt, 100)) == range(1, 20));
+    CHECK(seqs_of(page(s, ab, std::nullopt, std::uint64_t{7}, 6)) == range(8, 13));
+    CHECK(seqs_of(page(s, ab, std::nullopt, std::uint64_t{10}, 3)) == range(11, 13));
+    CHECK(seqs_of(page(s, ab, std::nullopt, std::uint64_t{0}, 100)) == range(1, 20));
+    CHECK(page(s, ab, std::nullopt, std::uint64_t{20}, 5).empty());
+    CHECK(seqs_of(page(s, ab, std::uint64_t{12}, std::nullopt, 5)) == range(7, 11));
+    CHECK(seqs_of(page(s, ab, std::uint64_t{11}, std::nullopt, 3)) == range(8, 10));
+    CHECK(seqs_of(page(s, ab, std::uint64_t{25}, std::nullopt, 30)) == range(1, 20));
+    CHECK(seqs_of(page(s, ab, std::uint64_t{3}, std::nullopt, 30)) == range(1, 2));
+    // Bodies are the ones sent, on both sides of the boundary.
+    auto all = page(s, ab, std::nullopt, std::uint64_t{0}, 100);
+    CHECK(all[9]->client_msg_id == sent[9].client_msg_id);
+    CHECK(all[10]->sent_at_ms > all[9]->sent_at_ms);
+    CHECK(inbox_seqs(s, a, 8, 5) == range(9, 13));
+    CHECK(inbox_seqs(s, a, 0, 100) == range(1, 21));
+    CHECK(inbox_seqs(s, b, 15, 100) == range(16, 20));
+    CHECK(inbox_seqs(s, b, 20, 100).empty());
+    CHECK(*s.inbox_head(a) == 21);
+    CHECK(*s.inbox_head(b) == 20);
+    CHECK(*s.inbox_head(c) == 1);
+    auto st = s.conversation_state(ab);
+    CC_REQUIRE_OK(st);
+    CHECK(st->last_seq == 20);
+    CHECK(st->last_message_id == all[19]->id);
+    CHECK(sorted(*s.conversations_of(c)) == std::vector<ConversationId>{ac});
+    CHECK(sorted(*s.conversations_of(a)) == sorted({ab, ac}));
+    // A resend is found on either side, and stores nothing.
+    for (std::size_t i : {std::size_t{3}, std::size_t{15}}) {
+      CAPTURE(i);
+      auto found = s.find_by_client_id(all[i]->sender, all[i]->client_msg_id);
+      CC_REQUIRE_OK(found);
+      CHECK((*found)->seq == i + 1);
+      NewMessage again = sent[0];
+      again.sender = all[i]->sender;
+      again.client_msg_id = all[i]->client_msg_id;
+      auto dup = commit_one(s, again);
+      CHECK(dup.duplicate);
+      CHECK(dup.message->seq == i + 1);
+    }
+    CHECK(*s.inbox_head(a) == 21);
+  };
+  check_reads();
+  // And the same once everything is in LMDB, or after a reopen.
+  CC_REQUIRE_OK(fx.lmdb().sync());
+  CHECK(fx.lmdb().journal_stats().unapplied_batches == 0);
+  check_reads();
+  fx.reopen();
+  check_reads();
+  // Seqs continue.
+  CHECK(commit_one(fx.store(), make(ab, b, {a, b})).message->seq == 21);
+}
+
+TEST_CASE("LmdbStore: batches a crash left unapplied are replayed from the journal at open") {
+  TempDir dir;
+  const std::string path = (dir.path() / "db").string();
+  constexpr int kBatches = 12;
+  constexpr int kPerBatch = 5;
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child commits with no checkpoint at all, then dies without
+    // closing the store: everything is in the journal only.
+    LmdbOptions options;
+    options.path = path;
+    manual_checkpoints(options);
+    auto store = LmdbStore::open(options);
+    if (!store) ::_exit(2);
+    MessageMaker make;
+    for (int i = 0; i < kBatches; ++i) {
+      std::vector<NewMessage> batch;
+      for (int k = 0; k < kPerBatch; ++k)
+        batch.push_back(make(kCrashConv, kCrashA, {kCrashA, kCrashB}));
+      for (const auto& o : (*store)->commit(batch)) {
+        if (!o.status) ::_exit(3);
+      }
+    }
+    if ((*store)->journal_stats().applied_lsn != 0) ::_exit(4);
+    ::_exit(0);
+  }
+  int wstatus = 0;
+  REQUIRE(::waitpid(pid, &wstatus, 0) == pid);
+  REQUIRE(WIFEXITED(wstatus));
+  REQUIRE(WEXITSTATUS(wstatus) == 0);
+
+  LmdbOptions options;
+  options.path = path;
+  auto store = open_store(options);
+  auto stats = store->journal_stats();
+  CHECK(stats.applied_lsn == kBatches);  // replayed into LMDB at open
+  CHECK(stats.unapplied_batches == 0);
+  std::size_t segments = 0;
+  for (const auto& e : std::filesystem::directory_iterator(path + "/journal")) {
+    segments += e.path().extension() == ".log";
+  }
+  CHECK(segments == 1);  // the replayed ones are gone; a fresh one is open
+  auto all = page(*store, kCrashConv, std::nullopt, std::uint64_t{0}, 1000);
+  CHECK(seqs_of(all) == range(1, kBatches * kPerBatch));
+  CHECK(*store->inbox_head(kCrashA) == kBatches * kPerBatch);
+  CHECK(sorted(*store->conversations_of(kCrashB)) == std::vector<ConversationId>{kCrashConv});
+  // Idempotency survives the crash: a resend of the last message is a duplicate.
+  auto found = store->find_by_client_id(kCrashA, all.back()->client_msg_id);
+  CC_REQUIRE_OK(found);
+  CHECK((*found)->seq == kBatches * kPerBatch);
+  MessageMaker make;
+  CHECK(commit_one(*store, make(kCrashConv, kCrashB, {kCrashA, kCrashB})).message->seq ==
+        kBatches * kPerBatch + 1);
+}
+
+TEST_CASE("LmdbStore: a second open of the same environment is refused while the first is open") {
+  LmdbStoreFixture fx;
+  auto second = LmdbStore::open(fx.options());
+  REQUIRE_FALSE(second);
+  CHECK(second.status().code() == ErrorCode::kUnavailable);
+  CHECK(second.status().message().find("in use") != std::string::npos);
+  // The first is unharmed.
+  CHECK(add_user(fx.store(), "still-works").valid());
+}

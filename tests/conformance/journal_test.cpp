@@ -1,0 +1,207 @@
+// The LMDB store's journal on its own (adapters/lmdb/journal.hpp): records
+// survive a reopen in order, across segments; a torn or garbage tail is
+// dropped; a missing record in the middle is refused; one writer at a time.
+#include "journal.hpp"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "conformance/store_conformance.hpp"
+
+namespace {
+
+using chatcore::ErrorCode;
+using chatcore::lmdb_internal::Journal;
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "chatcore-journal-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string dir() const { return (path_ / "journal").string(); }
+
+ private:
+  fs::path path_;
+};
+
+std::unique_ptr<Journal> open_journal(const std::string& dir) {
+  auto j = Journal::open(dir, /*sync=*/true);
+  CC_REQUIRE_OK(j);
+  return std::move(*j);
+}
+
+using Records = std::vector<std::pair<std::uint64_t, std::string>>;
+
+// Every record after `after`, or the replay's error.
+chatcore::Result<Records> replay(Journal& j, std::uint64_t after) {
+  Records out;
+  auto last = j.replay(after, [&](std::uint64_t lsn, std::string_view payload) {
+    out.emplace_back(lsn, std::string(payload));
+    return chatcore::Status::ok();
+  });
+  if (!last) return last.status();
+  if (!out.empty()) CHECK(*last == out.back().first);
+  return out;
+}
+
+std::vector<fs::path> segments(const std::string& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".log") out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string payload(int i) { return "record " + std::to_string(i) + std::string(i * 10, '.'); }
+
+// Writes records 1..n (rotating after every `per_segment`) and closes.
+void write_records(const std::string& dir, int n, int per_segment) {
+  auto j = open_journal(dir);
+  REQUIRE(replay(*j, 0)->empty());
+  CC_REQUIRE_OK(j->start(0));
+  for (int i = 1; i <= n; ++i) {
+    auto lsn = j->append(payload(i));
+    CC_REQUIRE_OK(lsn);
+    CHECK(*lsn == static_cast<std::uint64_t>(i));
+    if (i % per_segment == 0 && i < n) CC_REQUIRE_OK(j->rotate());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Journal: records come back in order across segments and reopens") {
+  TempDir t;
+  write_records(t.dir(), 7, 3);
+  CHECK(segments(t.dir()).size() == 3);
+  auto j = open_journal(t.dir());
+  auto all = replay(*j, 0);
+  CC_REQUIRE_OK(all);
+  REQUIRE(all->size() == 7);
+  for (int i = 1; i <= 7; ++i) {
+    CHECK((*all)[i - 1].first == static_cast<std::uint64_t>(i));
+    CHECK((*all)[i - 1].second == payload(i));
+  }
+  // Records up to `after` are already applied: skipped, not refused.
+  auto newer = replay(*j, 5);
+  CC_REQUIRE_OK(newer);
+  REQUIRE(newer->size() == 2);
+  CHECK(newer->front().first == 6);
+  // start() continues the numbering in a fresh segment and removes the
+  // replayed ones.
+  CC_REQUIRE_OK(j->start(7));
+  CHECK(segments(t.dir()).size() == 1);
+  CHECK(*j->append("eight") == 8);
+  j.reset();
+  auto again = open_journal(t.dir());
+  auto rest = replay(*again, 7);
+  CC_REQUIRE_OK(rest);
+  REQUIRE(rest->size() == 1);
+  CHECK(rest->front() == std::make_pair(std::uint64_t{8}, std::string("eight")));
+}
+
+TEST_CASE("Journal: a checkpoint's rotation lets older segments go") {
+  TempDir t;
+  auto j = open_journal(t.dir());
+  CC_REQUIRE_OK(j->start(0));
+  CC_REQUIRE_OK(j->append("a"));
+  CC_REQUIRE_OK(j->append("b"));
+  CC_REQUIRE_OK(j->prepare_segment());
+  CHECK(segments(t.dir()).size() == 2);  // the current one and the spare
+  CC_REQUIRE_OK(j->rotate());
+  CC_REQUIRE_OK(j->append("c"));
+  j->remove_old_segments();
+  CHECK(segments(t.dir()).size() == 1);
+  j.reset();
+  auto again = open_journal(t.dir());
+  auto rest = replay(*again, 2);
+  CC_REQUIRE_OK(rest);
+  REQUIRE(rest->size() == 1);
+  CHECK(rest->front().second == "c");
+}
+
+TEST_CASE("Journal: a torn or garbage tail is dropped, the records before it kept") {
+  TempDir t;
+  write_records(t.dir(), 4, 100);
+  auto seg = segments(t.dir()).back();
+  const auto full = fs::file_size(seg);
+
+  SUBCASE("the last record cut short (a crash during its write)") {
+    fs::resize_file(seg, full - 5);
+  }
+  SUBCASE("garbage after the last record") {
+    std::ofstream(seg, std::ios::app | std::ios::binary) << std::string(40, '\x7f');
+  }
+  SUBCASE("the last record's payload damaged") {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(full - 3));
+    f.put('X');
+  }
+  auto j = open_journal(t.dir());
+  auto all = replay(*j, 0);
+  CC_REQUIRE_OK(all);
+  const bool last_lost = fs::file_size(seg) <= full;
+  CHECK(all->size() == (last_lost ? 3u : 4u));
+  // Appending after recovery continues right after what survived.
+  CC_REQUIRE_OK(j->start(all->back().first));
+  CHECK(*j->append("next") == all->back().first + 1);
+}
+
+TEST_CASE("Journal: a record missing in the middle is refused, not skipped") {
+  TempDir t;
+  write_records(t.dir(), 6, 3);  // segments: [1 2 3] [4 5 6]
+  auto first = segments(t.dir()).front();
+  // Damage record 2: segment 1 now ends after record 1, and segment 2
+  // starts at 4. Records 2 and 3 were acknowledged: that is corruption.
+  std::fstream f(first, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(16 + 16 + static_cast<std::streamoff>(payload(1).size()) + 20);
+  f.put('X');
+  f.close();
+  auto j = open_journal(t.dir());
+  auto r = replay(*j, 0);
+  REQUIRE_FALSE(r);
+  CHECK(r.status().code() == ErrorCode::kInternal);
+  CHECK(r.status().message().find("gap") != std::string::npos);
+  // With records up to 3 applied already, nothing needed is missing.
+  auto after = replay(*j, 3);
+  CC_REQUIRE_OK(after);
+  CHECK(after->size() == 3);
+}
+
+TEST_CASE("Journal: a file that is not a segment is refused") {
+  TempDir t;
+  write_records(t.dir(), 2, 100);
+  std::ofstream(t.dir() + "/00000000000000ff.log") << "not a journal segment at all";
+  auto j = open_journal(t.dir());
+  auto r = replay(*j, 0);
+  REQUIRE_FALSE(r);
+  CHECK(r.status().code() == ErrorCode::kInternal);
+  CHECK(r.status().message().find("is not a journal segment") != std::string::npos);
+}
+
+TEST_CASE("Journal: one writer at a time") {
+  TempDir t;
+  auto j = open_journal(t.dir());
+  auto second = Journal::open(t.dir(), true);
+  REQUIRE_FALSE(second);
+  CHECK(second.status().code() == ErrorCode::kUnavailable);
+  CHECK(second.status().message().find("in use") != std::string::npos);
+  j.reset();
+  CC_CHECK_OK(Journal::open(t.dir(), true));
+}
