@@ -277,29 +277,44 @@ std::vector<TableSpec> config_schema() {
                          }},
                     }});
 
-  tables.push_back({"storage",
-                    {
-                        {"durability",
-                         [](const toml::node& n, const std::string& key, Config& c) {
-                           std::string text;
-                           Status s = read_string(n, key, text);
-                           if (!s.is_ok()) return s;
-                           if (text == "sync") {
-                             c.durability = StorageDurability::kSync;
-                           } else if (text == "nosync") {
-                             c.durability = StorageDurability::kNoSync;
-                           } else {
-                             return key_error(
-                                 key,
+  tables.push_back(
+      {"storage",
+       {
+           {"durability",
+            [](const toml::node& n, const std::string& key, Config& c) {
+              std::string text;
+              Status s = read_string(n, key, text);
+              if (!s.is_ok()) return s;
+              if (text == "sync") {
+                c.durability = StorageDurability::kSync;
+              } else if (text == "nosync") {
+                c.durability = StorageDurability::kNoSync;
+              } else {
+                return key_error(key,
                                  fmt::format("must be \"sync\" or \"nosync\" (got \"{}\")", text));
-                           }
-                           return Status::ok();
-                         }},
-                        {"map_size",
-                         [=](const toml::node& n, const std::string& key, Config& c) {
-                           return read_size(n, key, 1 * MiB, std::uint64_t{1} << 44, c.map_size);
-                         }},
-                    }});
+              }
+              return Status::ok();
+            }},
+           {"map_size",
+            [=](const toml::node& n, const std::string& key, Config& c) {
+              return read_size(n, key, 1 * MiB, std::uint64_t{1} << 44, c.map_size);
+            }},
+           {"checkpoint_bytes",
+            [=](const toml::node& n, const std::string& key, Config& c) {
+              return read_size(n, key, 0, std::uint64_t{1} << 40, c.checkpoint_bytes);
+            }},
+           {"checkpoint_interval_ms",
+            [](const toml::node& n, const std::string& key, Config& c) {
+              std::int64_t v = 0;
+              Status s = read_int(n, key, 0, 3'600'000, v);
+              if (s.is_ok()) c.checkpoint_interval_ms = static_cast<std::uint32_t>(v);
+              return s;
+            }},
+           {"max_unapplied_bytes",
+            [=](const toml::node& n, const std::string& key, Config& c) {
+              return read_size(n, key, 1 * MiB, std::uint64_t{1} << 40, c.max_unapplied_bytes);
+            }},
+       }});
 
   auto size_key = [](std::string_view name, std::uint64_t min, std::uint64_t max,
                      std::function<std::size_t&(Config&)> field) {

@@ -75,6 +75,10 @@ struct Config {
   // LMDB's initial map size (bytes). The store doubles the map whenever a
   // write needs more room, so this is a starting guess, not a cap.
   std::uint64_t map_size = std::uint64_t{64} << 20;
+  // The journal's checkpoints (chatcore::LmdbOptions has the manual).
+  std::uint64_t checkpoint_bytes = std::uint64_t{16} << 20;
+  std::uint32_t checkpoint_interval_ms = 1000;
+  std::uint64_t max_unapplied_bytes = std::uint64_t{256} << 20;
 
   // ---- [limits], [presence] ----------------------------------------------------
   chatcore::Limits limits;

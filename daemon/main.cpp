@@ -94,6 +94,9 @@ int serve(const Config& config, StopRelay& relay) {
                                  ? chatcore::Durability::kSync
                                  : chatcore::Durability::kNoSync;
   store_options.initial_map_bytes = static_cast<std::size_t>(config.map_size);
+  store_options.checkpoint_bytes = static_cast<std::size_t>(config.checkpoint_bytes);
+  store_options.checkpoint_interval_ms = config.checkpoint_interval_ms;
+  store_options.max_unapplied_bytes = static_cast<std::size_t>(config.max_unapplied_bytes);
   auto opened = chatcore::LmdbStore::open(store_options);
   if (!opened.is_ok()) {
     spdlog::critical("store_open_failed path={} error={}", chatcored::log_quote(config.data_dir),
@@ -112,6 +115,7 @@ int serve(const Config& config, StopRelay& relay) {
   api_options.public_ws_url = config.effective_public_ws_url();
   chatcored::HttpApi api(engine, *store, auth, clock, api_options);
   chatcored::Metrics metrics;
+  metrics.set_journal_source([&store] { return store->journal_stats(); });
 
   chatcored::TransportOptions transport_options;
   transport_options.listen = config.listen;

@@ -27,6 +27,11 @@ class Exposition {
   void sample_double(std::string_view name, double value) {
     out_ += fmt::format("{} {:.3f}\n", name, value);
   }
+  void single_double(std::string_view name, std::string_view type, std::string_view help,
+                     double value) {
+    family(name, type, help);
+    sample_double(name, value);
+  }
   // A family with a single unlabelled sample.
   void single(std::string_view name, std::string_view type, std::string_view help,
               std::uint64_t value) {
@@ -109,6 +114,22 @@ std::string Metrics::render(const chatcore::EngineStats& e, const TransportGauge
   x.single("chatcored_http_requests_in_flight", "gauge",
            "HTTP requests received and not yet answered.", g.http_in_flight);
   x.single("chatcored_draining", "gauge", "1 while shutting down gracefully.", g.draining ? 1 : 0);
+
+  // ---- store: the journal and its checkpoints ------------------------------------
+  if (journal_source_) {
+    const auto j = journal_source_();
+    x.single("chatcored_journal_unapplied_bytes", "gauge",
+             "Journaled commits waiting for a checkpoint into LMDB (record bytes and index).",
+             j.unapplied_bytes);
+    x.single("chatcored_journal_unapplied_batches", "gauge",
+             "Journaled commit batches waiting for a checkpoint into LMDB.", j.unapplied_batches);
+    x.single("chatcored_journal_checkpoints_total", "counter",
+             "Checkpoints: journaled batches applied to LMDB in one transaction.", j.checkpoints);
+    x.single("chatcored_journal_checkpoint_failures_total", "counter",
+             "Checkpoints that failed (retried; nothing is lost).", j.checkpoint_failures);
+    x.single_double("chatcored_journal_checkpoint_seconds_total", "counter",
+                    "Time spent in checkpoints.", j.checkpoint_seconds);
+  }
 
   x.family("chatcored_build_info", "gauge", "Build information; the value is always 1.");
   x.sample("chatcored_build_info", 1,

@@ -5,7 +5,8 @@
 //                commit batches, errors, rate limiting, presence);
 //   chatcored_*  the transport's own counters (connections, frames and
 //                bytes in and out, HTTP requests by status class) and
-//                gauges (open connections, queued outbound bytes), plus
+//                gauges (open connections, queued outbound bytes), the
+//                store's journal and checkpoints, plus
 //                chatcored_build_info and process start time.
 // docs/operations.md lists every series. Names are stable: dashboards and
 // alerts depend on them.
@@ -15,9 +16,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "chatcore/engine.hpp"
+#include "chatcore/lmdb_store.hpp"
 
 namespace chatcored {
 
@@ -52,6 +55,13 @@ class Metrics {
   // transport-level errors); `status` is the HTTP status code.
   void http_response(int status);
 
+  // Where render() reads the store's journal figures (chatcored_journal_*).
+  // Called on the owner thread when /metrics is rendered; journal_stats()
+  // is safe from any thread.
+  void set_journal_source(std::function<chatcore::LmdbStore::JournalStats()> source) {
+    journal_source_ = std::move(source);
+  }
+
   // The whole exposition, ending in a newline.
   std::string render(const chatcore::EngineStats& engine, const TransportGauges& gauges) const;
 
@@ -67,6 +77,7 @@ class Metrics {
   std::uint64_t ws_upgrades_refused_ = 0;
   std::uint64_t http_by_class_[6] = {};  // index 1..5: 1xx..5xx
   double start_time_seconds_ = 0;
+  std::function<chatcore::LmdbStore::JournalStats()> journal_source_;
 };
 
 }  // namespace chatcored

@@ -152,10 +152,20 @@ Status Journal::fail(std::string_view what, int err) const {
 
 Result<std::unique_ptr<Journal>> Journal::open(std::string dir, bool sync) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  bool created = std::filesystem::create_directories(dir, ec);
   if (ec) {
     return Status::unavailable(
         fmt::format("journal {}: cannot create directory: {}", dir, ec.message()));
+  }
+  if (created && sync) {
+    // The new directory's own entry, in its parent, must be durable before
+    // any record in it counts.
+    std::string parent = std::filesystem::path(dir).parent_path().string();
+    Fd p(::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (p.get() < 0 || ::fsync(p.get()) != 0) {
+      return Status::unavailable(
+          fmt::format("journal {}: fsync {}: {}", dir, parent, std::strerror(errno)));
+    }
   }
   std::string lock_path = dir + "/LOCK";
   Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
@@ -209,10 +219,17 @@ Result<std::uint64_t> Journal::replay(
     std::string path = path_of(number);
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return fail("open " + path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail("stat " + path, errno);
+    const auto file_bytes = static_cast<std::uint64_t>(st.st_size);
     unsigned char head[kSegmentHeaderBytes];
     int r = pread_exact(fd.get(), head, sizeof head, 0);
     if (r < 0) return fail("read " + path, errno);
-    if (r == 0) continue;  // created, never written: a crash between create and header flush
+    // Created, header never made it to disk (a crash between create and
+    // its flush): empty, or zeros. No record can be in it.
+    if (r == 0) continue;
+    static constexpr unsigned char kZeros[kSegmentHeaderBytes] = {};
+    if (std::memcmp(head, kZeros, sizeof head) == 0) continue;
     if (std::memcmp(head, kMagic, sizeof kMagic) != 0 || get_be64(head + 8) != number) {
       return Status::internal(fmt::format("journal {}: {} is not a journal segment", dir_, path));
     }
@@ -222,9 +239,11 @@ Result<std::uint64_t> Journal::replay(
       r = pread_exact(fd.get(), rh, sizeof rh, offset);
       if (r < 0) return fail("read " + path, errno);
       if (r == 0) break;
+      // Anything else (a fresh header read as zeros past a torn write)
+      // fails the CRC below.
       const std::uint32_t len = get_be32(rh + 4);
       const std::uint64_t lsn = get_be64(rh + 8);
-      if (len > kMaxRecordBytes) break;
+      if (len > kMaxRecordBytes || len > file_bytes - offset - kRecordHeaderBytes) break;
       payload.resize(len);
       r = pread_exact(fd.get(), reinterpret_cast<unsigned char*>(payload.data()), len,
                       offset + kRecordHeaderBytes);
@@ -305,6 +324,9 @@ Status Journal::prepare_segment() {
 }
 
 Status Journal::rotate() {
+  // Nothing written to the current segment yet: every record is in an
+  // older one already, which is all a rotation promises.
+  if (current_.fd >= 0 && offset_ == kSegmentHeaderBytes) return Status::ok();
   Segment next;
   {
     std::lock_guard lock(mu_);
@@ -355,8 +377,12 @@ Result<std::uint64_t> Journal::append(std::string_view payload) {
   std::memcpy(p + kRecordHeaderBytes, payload.data(), payload.size());
   put_be32(p, record_crc(p + 4, p + kRecordHeaderBytes, payload.size()));
   if (!pwrite_all(current_.fd, p, record_.size(), offset_)) {
-    // Not counted: the next append writes over whatever part landed.
-    return fail(fmt::format("write {}", path_of(current_.number)), errno);
+    int err = errno;
+    // Not counted. Cut off whatever part landed: left behind a shorter
+    // record, its bytes (a message body, chosen by a user) would be read
+    // at the next record boundary and could pass for a record.
+    if (::ftruncate(current_.fd, static_cast<off_t>(offset_)) != 0) broken_ = true;
+    return fail(fmt::format("write {}", path_of(current_.number)), err);
   }
   if (sync_ && ::fdatasync(current_.fd) != 0) {
     int err = errno;

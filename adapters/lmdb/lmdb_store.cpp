@@ -121,6 +121,8 @@ using lmdb_internal::JournaledMessage;
 using lmdb_internal::Overlay;
 
 constexpr std::uint64_t kSchemaVersion = 3;
+// Journal bytes applied per LMDB transaction by a checkpoint or a replay.
+constexpr std::size_t kApplyChunkBytes = std::size_t{64} << 20;
 constexpr std::uint8_t kRecordVersion = 1;
 
 // Key bounds (LMDB keys are at most 511 bytes); MemoryStore enforces the same.
@@ -775,7 +777,7 @@ struct LmdbStore::Impl {
     // A clean close leaves the journal empty, so the next open replays
     // nothing. If this fails, the journal still holds every batch and the
     // next open applies it.
-    if (journal) (void)checkpoint();
+    if (started) (void)checkpoint();
     journal.reset();  // releases the journal's lock
     if (env == nullptr) return;
     if (opened && options.durability == Durability::kNoSync) mdb_env_sync(env, 1);
@@ -934,17 +936,20 @@ struct LmdbStore::Impl {
             fmt::format("journal {}: record {} does not decode", journal->dir(), lsn));
       }
       pending_bytes += record.size();
-      return pending_bytes >= (std::size_t{64} << 20) ? apply() : Status::ok();
+      return pending_bytes >= kApplyChunkBytes ? apply() : Status::ok();
     });
     if (!last) return last.status();
     if (Status a = apply(); !a) return a;
-    // The next step deletes the replayed segments: what they held must be
-    // on disk first, whatever the durability mode.
-    if (*last > applied) {
+    // The next step deletes the segments: whatever LMDB holds of them must
+    // be on disk first, whatever the durability mode (and whatever mode
+    // the store ran in before this open).
+    {
       auto lock = lock_for_txn();
       if (int rc = mdb_env_sync(env, 1); rc != 0) return failure(rc, "mdb_env_sync");
     }
-    return journal->start(*last);
+    if (Status st = journal->start(*last); !st) return st;
+    started = true;
+    return Status::ok();
   }
 
   // Runs body(txn) in a read transaction after snap(overlay) has copied
@@ -969,11 +974,16 @@ struct LmdbStore::Impl {
     }
   }
 
-  // Applies every batch the overlay holds to LMDB in one write transaction,
-  // then trims them and removes the journal segments they were in. One at
-  // a time (the thread, sync() and close may all ask).
+  // Applies every batch the overlay holds to LMDB, then trims them and
+  // removes the journal segments they were in. One at a time (the thread,
+  // sync() and close may all ask).
   Status checkpoint() {
     std::lock_guard one(checkpoint_mu);
+    const auto began = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(overlay_mu);
+      if (overlay.batches().empty()) return Status::ok();
+    }
     // A failure here is not final: rotate() then creates the segment itself.
     (void)journal->prepare_segment();
     std::vector<std::shared_ptr<const JournaledBatch>> batches;
@@ -986,28 +996,52 @@ struct LmdbStore::Impl {
         std::lock_guard lock(overlay_mu);
         batches.assign(overlay.batches().begin(), overlay.batches().end());
       }
-      if (batches.empty()) return Status::ok();
       if (Status s = journal->rotate(); !s) return s;
     }
-    const std::uint64_t lsn = batches.back()->lsn;
-    std::size_t txnid = 0;
-    Status s = write([&](Txn& txn) {
-      for (const auto& b : batches) apply_batch(txn, *b);
-      // In the same transaction as the data: a crash leaves both or neither.
-      write_counter(txn, "journal_lsn", lsn);
-      txnid = mdb_txn_id(txn.raw());
-      return Status::ok();
-    });
-    if (!s) return s;
-    {
+    // In transactions of up to ~64 MB of journal each, so that a backlog
+    // never needs one enormous transaction; each records how far it got.
+    Status s;
+    std::size_t done = 0;
+    while (s && done < batches.size()) {
+      std::size_t end = done;
+      std::size_t bytes = 0;
+      while (end < batches.size() && (end == done || bytes < kApplyChunkBytes)) {
+        bytes += batches[end++]->bytes;
+      }
+      std::size_t txnid = 0;
+      s = write([&](Txn& txn) {
+        for (std::size_t i = done; i < end; ++i) apply_batch(txn, *batches[i]);
+        // In the same transaction as the data: a crash leaves both or neither.
+        write_counter(txn, "journal_lsn", batches[end - 1]->lsn);
+        txnid = mdb_txn_id(txn.raw());
+        return Status::ok();
+      });
+      if (!s) break;
       std::lock_guard lock(overlay_mu);
-      overlay.trim(batches.size(), txnid);
-      applied_lsn = lsn;
-      ++checkpoints;
+      overlay.trim(end - done, txnid);
+      applied_lsn = batches[end - 1]->lsn;
+      done = end;
     }
     room_cv.notify_all();
-    journal->remove_old_segments();
-    return Status::ok();
+    if (s && options.durability == Durability::kNoSync) {
+      // The segments go next; LMDB's copy must be on disk first, or an OS
+      // crash could take both (kNoSync may lose the newest commits, but
+      // must not leave a store that cannot open).
+      auto lock = lock_for_txn();
+      if (int rc = mdb_env_sync(env, 1); rc != 0) s = failure(rc, "mdb_env_sync");
+    }
+    if (s) journal->remove_old_segments();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    std::lock_guard lock(overlay_mu);
+    checkpoint_seconds += seconds;
+    if (!s) {
+      ++checkpoint_failures;
+      return s;
+    }
+    ++checkpoints;
+    last_checkpoint_seconds = seconds;
+    return s;
   }
 
   // The checkpoint thread: applies the journal once options.checkpoint_bytes
@@ -1040,6 +1074,7 @@ struct LmdbStore::Impl {
         // Nothing is lost (the journal and the overlay keep every batch);
         // try again shortly. commit() reports it if the backlog fills up.
         last_checkpoint_error = s;
+        room_cv.notify_all();  // commits waiting for room: report it now
         checkpoint_cv.wait_for(lock, std::chrono::seconds(1), [this] { return stopping; });
       } else {
         last_checkpoint_error = Status::ok();
@@ -1054,9 +1089,12 @@ struct LmdbStore::Impl {
     if (overlay.bytes() <= options.max_unapplied_bytes) return Status::ok();
     checkpoint_requested = true;
     checkpoint_cv.notify_all();
-    bool room = room_cv.wait_for(lock, std::chrono::seconds(30), [this] {
-      return stopping || overlay.bytes() <= options.max_unapplied_bytes;
+    // Waiting helps only while checkpoints work; when the last one failed,
+    // say so at once (the storage thread must not stall 30 s per batch).
+    bool room = last_checkpoint_error && room_cv.wait_for(lock, std::chrono::seconds(30), [this] {
+      return stopping || !last_checkpoint_error || overlay.bytes() <= options.max_unapplied_bytes;
     });
+    room = room && overlay.bytes() <= options.max_unapplied_bytes;
     if (room && !stopping) return Status::ok();
     return Status::unavailable(
         fmt::format("lmdb {}: {} bytes of the journal are waiting for a checkpoint (limit {}){}{}",
@@ -1075,6 +1113,7 @@ struct LmdbStore::Impl {
   std::atomic<std::size_t> map_bytes{0};
 
   std::unique_ptr<Journal> journal;
+  bool started = false;  // recover() finished: the journal takes records
   // One commit() at a time, from its first lookup to its overlay add;
   // a checkpoint takes it briefly to rotate the journal.
   std::mutex commit_mu;
@@ -1088,6 +1127,9 @@ struct LmdbStore::Impl {
   Status last_checkpoint_error;
   std::uint64_t applied_lsn = 0;
   std::uint64_t checkpoints = 0;
+  std::uint64_t checkpoint_failures = 0;
+  double checkpoint_seconds = 0;
+  double last_checkpoint_seconds = 0;
   std::thread checkpointer;
 };
 
@@ -1180,6 +1222,9 @@ LmdbStore::JournalStats LmdbStore::journal_stats() const {
   st.unapplied_bytes = impl_->overlay.bytes();
   st.last_lsn = st.unapplied_batches ? impl_->overlay.batches().back()->lsn : st.applied_lsn;
   st.checkpoints = impl_->checkpoints;
+  st.checkpoint_failures = impl_->checkpoint_failures;
+  st.checkpoint_seconds = impl_->checkpoint_seconds;
+  st.last_checkpoint_seconds = impl_->last_checkpoint_seconds;
   st.last_checkpoint_error = impl_->last_checkpoint_error;
   return st;
 }
@@ -1707,7 +1752,9 @@ std::vector<CommitOutcome> LmdbStore::commit(std::span<const NewMessage> batch) 
   {
     std::lock_guard lock(im.overlay_mu);
     im.overlay.add(std::move(journaled));
-    due = im.overlay.bytes() >= im.options.checkpoint_bytes;
+    // The thread sleeps untimed while there is nothing to apply: the first
+    // batch starts its interval.
+    due = im.overlay.batches().size() == 1 || im.overlay.bytes() >= im.options.checkpoint_bytes;
   }
   if (due) im.checkpoint_cv.notify_all();
   return outcomes;

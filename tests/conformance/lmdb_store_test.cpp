@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "conformance/store_conformance.hpp"
 
@@ -719,4 +721,31 @@ TEST_CASE("LmdbStore: a second open of the same environment is refused while the
   CHECK(second.status().message().find("in use") != std::string::npos);
   // The first is unharmed.
   CHECK(add_user(fx.store(), "still-works").valid());
+}
+
+TEST_CASE("LmdbStore: a lone commit is checkpointed once checkpoint_interval_ms has passed") {
+  // No size trigger: only the interval can start these checkpoints.
+  LmdbStoreFixture fx(LmdbOptions().initial_map_bytes, [](LmdbOptions& o) {
+    o.checkpoint_interval_ms = 20;
+    o.checkpoint_bytes = std::numeric_limits<std::size_t>::max();
+  });
+  MessageMaker make;
+  UserId a = add_user(fx.store(), "alice");
+  UserId b = add_user(fx.store(), "bob");
+  ConversationId ab = ConversationId::direct(a, b);
+  auto applied_within = [&](std::uint64_t lsn) {
+    // Generous: this waits for a thread on a shared machine, it times nothing.
+    for (int i = 0; i < 1000; ++i) {
+      if (fx.lmdb().journal_stats().applied_lsn >= lsn) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  commit_one(fx.store(), make(ab, a, {a, b}));
+  CHECK(applied_within(1));
+  // Again after the overlay went empty: the next lone commit starts a new interval.
+  commit_one(fx.store(), make(ab, b, {a, b}));
+  CHECK(applied_within(2));
+  CHECK(fx.lmdb().journal_stats().unapplied_batches == 0);
+  CHECK(fx.lmdb().journal_stats().checkpoints >= 2);
 }

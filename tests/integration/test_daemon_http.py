@@ -70,6 +70,10 @@ def test_metrics_are_well_formed_and_count(daemon):
     assert v['chatcored_http_requests_total{code="2xx"}'] >= 4  # signups, logins
     assert v['chatcored_http_requests_total{code="4xx"}'] >= 1
     assert any(k.startswith("chatcored_build_info{") and val == 1 for k, val in v.items())
+    # The message went through the journal: it waits for a checkpoint, or
+    # one has applied it already.
+    assert v["chatcored_journal_unapplied_batches"] + v["chatcored_journal_checkpoints_total"] >= 1
+    assert v["chatcored_journal_checkpoint_failures_total"] == 0
 
     promtool = shutil.which("promtool")
     if promtool:  # Debian package "prometheus"
@@ -242,3 +246,16 @@ def test_a_port_in_use_is_a_clear_start_error(tmp_path, event_loop):
         taken.close()
     assert r.returncode == 1, r.stderr[-2000:]
     assert f"cannot listen on 127.0.0.1:{port}" in r.stderr
+
+
+def test_a_data_dir_in_use_is_a_clear_start_error(daemon, tmp_path):
+    # Two daemons on one store would each believe they own the journal.
+    r = subprocess.run([DAEMON_BIN, "--listen", "127.0.0.1:0", "--data-dir", daemon.data_dir],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "in use by another process" in r.stderr
+    # The first one is unharmed.
+    alice, bob = daemon.user(), daemon.user()
+    a = daemon.connect(alice, "a")
+    rid = a.send_message("still here", peer_user_id=bob.user_id)
+    assert a.expect("Ack", request_id=rid).type == "Ack"

@@ -179,7 +179,10 @@ class LmdbStore final : public Store {
     std::size_t unapplied_batches = 0;
     std::size_t unapplied_bytes = 0;  // what checkpoint_bytes is compared with
     std::uint64_t checkpoints = 0;    // since open
-    Status last_checkpoint_error;     // OK unless the last checkpoint failed
+    std::uint64_t checkpoint_failures = 0;
+    double checkpoint_seconds = 0;  // time spent in checkpoints since open
+    double last_checkpoint_seconds = 0;
+    Status last_checkpoint_error;  // OK unless the last checkpoint failed
   };
   JournalStats journal_stats() const;
   // The current map size in bytes (grows on demand; for tests and metrics).
