@@ -436,11 +436,9 @@ int LwsTransport::on_event(lws* wsi, lws_callback_reasons reason, void* user, vo
     case LWS_CALLBACK_SERVER_WRITEABLE:
       return ws_writable(wsi);
 
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-      auto it = sessions_.find(wsi);
-      if (it != sessions_.end()) it->second->peer_sent_close();
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      if (LwsSession* session = session_of(wsi)) session->peer_sent_close();
       return 0;
-    }
 
     case LWS_CALLBACK_CLOSED:
       ws_closed(wsi);
@@ -613,17 +611,23 @@ std::string LwsTransport::render_metrics() const {
   for (const auto& [wsi, exchange] : exchanges_) {
     if (!exchange->answered()) ++g.http_in_flight;
   }
-  for (const auto& [wsi, session] : sessions_) g.outbound_queued_bytes += session->queued_bytes();
+  for (const auto& session : sessions_) g.outbound_queued_bytes += session->queued_bytes();
   g.draining = draining_;
   return metrics_.render(engine_.stats(), g);
 }
 
 // ---- WebSocket ---------------------------------------------------------------------------
 
+LwsSession* LwsTransport::session_of(lws* wsi) const {
+  // HTTP connections share the callback: only WebSocket ones carry a session.
+  return static_cast<LwsSession*>(lws_get_opaque_user_data(wsi));
+}
+
 int LwsTransport::ws_writable(lws* wsi) {
-  auto it = sessions_.find(wsi);
-  if (it == sessions_.end()) return 0;
-  std::shared_ptr<LwsSession> session = it->second;
+  LwsSession* found = session_of(wsi);
+  if (!found) return 0;
+  // Held for the call: whatever lws does inside it, the session outlives it.
+  std::shared_ptr<LwsSession> session = sessions_[found->table_index];
   if (!session->write_pending()) return -1;
   // Below the soft limit again: let the engine resume a paused catch-up (it
   // may queue more frames, which asks for another callback).
@@ -636,7 +640,9 @@ int LwsTransport::ws_writable(lws* wsi) {
 
 int LwsTransport::ws_established(lws* wsi) {
   auto session = std::make_shared<LwsSession>(wsi, session_context_);
-  sessions_[wsi] = session;
+  session->table_index = static_cast<std::uint32_t>(sessions_.size());
+  sessions_.push_back(session);
+  lws_set_opaque_user_data(wsi, session.get());
   metrics_.ws_opened();
   if (draining_) {
     // Raced with the start of a drain (the upgrade was accepted just before).
@@ -649,11 +655,12 @@ int LwsTransport::ws_established(lws* wsi) {
 }
 
 int LwsTransport::ws_receive(lws* wsi, const void* in, std::size_t len) {
-  auto it = sessions_.find(wsi);
-  if (it == sessions_.end()) return -1;
-  std::shared_ptr<LwsSession> session = it->second;
+  LwsSession* found = session_of(wsi);
+  if (!found) return -1;
+  std::shared_ptr<LwsSession> session = sessions_[found->table_index];
   std::span<const std::uint8_t> chunk(static_cast<const std::uint8_t*>(in), in ? len : 0);
-  switch (session->append_fragment(chunk)) {
+  std::span<const std::uint8_t> message;
+  switch (session->append_fragment(chunk, &message)) {
     case LwsSession::Fragment::kIncomplete:
       return 0;
     case LwsSession::Fragment::kTooLarge: {
@@ -675,7 +682,6 @@ int LwsTransport::ws_receive(lws* wsi, const void* in, std::size_t len) {
     case LwsSession::Fragment::kComplete:
       break;
   }
-  auto message = session->message();
   metrics_.ws_frame_in(message.size());
   if (session->connected()) engine_.on_frame(session->id(), message);
   session->message_consumed();
@@ -683,10 +689,16 @@ int LwsTransport::ws_receive(lws* wsi, const void* in, std::size_t len) {
 }
 
 void LwsTransport::ws_closed(lws* wsi) {
-  auto it = sessions_.find(wsi);
-  if (it == sessions_.end()) return;
-  std::shared_ptr<LwsSession> session = it->second;
-  sessions_.erase(it);
+  LwsSession* found = session_of(wsi);
+  if (!found) return;
+  lws_set_opaque_user_data(wsi, nullptr);  // CLOSED, then WSI_DESTROY: once
+  // Swap-remove from the table, keeping the session alive for the rest.
+  std::shared_ptr<LwsSession> session = std::move(sessions_[found->table_index]);
+  if (found->table_index + 1 != sessions_.size()) {
+    sessions_[found->table_index] = std::move(sessions_.back());
+    sessions_[found->table_index]->table_index = found->table_index;
+  }
+  sessions_.pop_back();
   bool clean = session->clean_close();
   session->detach();
   metrics_.ws_closed();

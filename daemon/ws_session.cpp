@@ -65,8 +65,8 @@ void LwsSession::send(std::span<const std::uint8_t> frame) {
   // bytes right after the send that crossed it. This cap sits well above
   // that, so it only acts if that promise is ever broken: memory stays
   // bounded per connection no matter what.
-  if (queued_bytes_ + wire > context_.queue_cap_bytes) {
-    spdlog::warn("ws_queue_cap session={} queued_bytes={} cap={}", id_, queued_bytes_,
+  if (queued_bytes() + wire > context_.queue_cap_bytes) {
+    spdlog::warn("ws_queue_cap session={} queued_bytes={} cap={}", id_, queued_bytes(),
                  context_.queue_cap_bytes);
     close(chatcore::CloseCode::kSlowConsumer, "outbound queue over its limit");
     return;
@@ -74,7 +74,6 @@ void LwsSession::send(std::span<const std::uint8_t> frame) {
   if (out_.capacity() == 0) out_.reserve(std::max<std::size_t>(wire, 512));
   out_.insert(out_.end(), header, header + header_len);
   out_.insert(out_.end(), frame.begin(), frame.end());
-  queued_bytes_ += wire;
   context_.metrics.ws_frame_out(frame.size());
   mark_dirty();
 }
@@ -83,11 +82,10 @@ void LwsSession::close(chatcore::CloseCode code, std::string_view reason) {
   if (!wsi_ || close_requested_) return;
   close_requested_ = true;
   close_code_ = code;
-  close_reason_ = close_reason_payload(reason);
+  close_reason_ = std::make_unique<std::string>(close_reason_payload(reason));
   if (code == chatcore::CloseCode::kSlowConsumer) {
     std::vector<std::uint8_t>().swap(out_);
     out_head_ = 0;
-    queued_bytes_ = 0;
   }
   // Bound the flush: a peer that stops reading must not keep the
   // connection (and its queue) alive.
@@ -146,13 +144,13 @@ bool LwsSession::flush() {
   dirty_ = false;
   if (!wsi_) return true;
   if (closing_) return true;  // lws is sending the close frame
-  const bool paced = queued_bytes_ >= context_.soft_bytes;
+  const bool paced = queued_bytes() >= context_.soft_bytes;
   if (!write_queued()) return false;
   // Left over (lws holds part of a write), a close to start, or a paused
   // catch-up to resume: all wait for the writable callback, where lws lets
   // us know the socket has room.
   if (out_head_ < out_.size() || close_requested_ ||
-      (paced && queued_bytes_ < context_.soft_bytes)) {
+      (paced && queued_bytes() < context_.soft_bytes)) {
     request_writable();
   }
   return true;
@@ -175,9 +173,9 @@ bool LwsSession::write_pending() {
       request_writable();
       return true;
     }
-    auto* reason = reinterpret_cast<unsigned char*>(close_reason_.data());
+    auto* reason = reinterpret_cast<unsigned char*>(close_reason_->data());
     lws_close_reason(wsi_, static_cast<lws_close_status>(close_code_), reason,
-                     close_reason_.size());
+                     close_reason_->size());
     // Close now, once, rather than by returning -1 from this callback:
     // Debian's lws 4.1 (built with _DEBUG) closes a wsi a second time after
     // a callback's -1 when it runs on libuv, and that second close kills
@@ -193,7 +191,6 @@ bool LwsSession::write_pending() {
 
 void LwsSession::consume(std::size_t wire_bytes) {
   out_head_ += wire_bytes;
-  queued_bytes_ -= wire_bytes;
   if (out_head_ == out_.size()) {
     out_head_ = 0;
     // Give the buffer back: most sessions are idle most of the time, and
@@ -206,7 +203,8 @@ void LwsSession::consume(std::size_t wire_bytes) {
   }
 }
 
-LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> chunk) {
+LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> chunk,
+                                                 std::span<const std::uint8_t>* message) {
   if (!wsi_ || close_requested_) return Fragment::kIncomplete;
   const bool final = lws_is_final_fragment(wsi_) != 0;
   if (!in_message_ && final && lws_frame_is_binary(wsi_) &&
@@ -217,48 +215,51 @@ LwsSession::Fragment LwsSession::append_fragment(std::span<const std::uint8_t> c
     // needs an aligned start; lws 4.1 hands payload from its read buffer
     // just after the frame header, which often is not aligned, and then
     // the message takes the copying path below.
-    message_ = chunk;
+    *message = chunk;
     return Fragment::kComplete;
   }
   if (!in_message_) {
     in_message_ = true;
     discarding_ = false;
-    inbound_.clear();
+    if (inbound_) {
+      inbound_->clear();
+    } else {
+      inbound_ = std::make_unique<std::vector<std::uint8_t>>();
+    }
   }
   if (!discarding_) {
     if (!lws_frame_is_binary(wsi_)) {
       discarding_ = true;
       in_message_ = !final;
+      inbound_.reset();
       return Fragment::kNotBinary;
     }
     // The rest of the current WebSocket frame is announced in its header,
     // so an oversized frame is refused at its first chunk.
-    std::size_t announced = inbound_.size() + chunk.size() + lws_remaining_packet_payload(wsi_);
+    std::size_t announced = inbound_->size() + chunk.size() + lws_remaining_packet_payload(wsi_);
     if (announced > context_.max_frame_bytes) {
       discarding_ = true;
-      inbound_.clear();
-      inbound_.shrink_to_fit();
+      inbound_.reset();
       in_message_ = !final;
       return Fragment::kTooLarge;
     }
-    inbound_.insert(inbound_.end(), chunk.begin(), chunk.end());
+    inbound_->insert(inbound_->end(), chunk.begin(), chunk.end());
   }
   if (!final) return Fragment::kIncomplete;
   in_message_ = false;
   if (discarding_) {
     discarding_ = false;
-    std::vector<std::uint8_t>().swap(inbound_);
+    inbound_.reset();
     return Fragment::kIncomplete;
   }
-  message_ = inbound_;
+  *message = *inbound_;
   return Fragment::kComplete;
 }
 
 void LwsSession::message_consumed() {
-  message_ = {};
   // Reassembly buffers are for the rare message larger than the rx buffer;
   // give it back so an idle connection keeps none.
-  std::vector<std::uint8_t>().swap(inbound_);
+  inbound_.reset();
 }
 
 void LwsSession::detach() {
@@ -269,9 +270,7 @@ void LwsSession::detach() {
   wsi_ = nullptr;
   std::vector<std::uint8_t>().swap(out_);
   out_head_ = 0;
-  queued_bytes_ = 0;
-  message_ = {};
-  std::vector<std::uint8_t>().swap(inbound_);
+  inbound_.reset();
 }
 
 }  // namespace chatcored

@@ -99,7 +99,7 @@ class LwsSession final : public chatcore::Session {
   // session dirty (flushed when the loop pass ends). A frame sent after
   // close() or after the connection ended is dropped.
   void send(std::span<const std::uint8_t> frame) override;
-  std::size_t queued_bytes() const override { return queued_bytes_; }
+  std::size_t queued_bytes() const override { return out_.size() - out_head_; }
   void close(chatcore::CloseCode code, std::string_view reason) override;
 
   // ---- transport side ---------------------------------------------------------------
@@ -128,19 +128,18 @@ class LwsSession final : public chatcore::Session {
 
   enum class Fragment {
     kIncomplete,  // more of this message is coming
-    kComplete,    // message() holds a whole message
+    kComplete,    // *message holds a whole message
     kTooLarge,    // over max_frame_bytes: close 4003
     kNotBinary,   // a text message: chatcore frames are binary
   };
   // On LWS_CALLBACK_RECEIVE with the chunk lws delivered. Ignores input
-  // once a close is pending.
-  Fragment append_fragment(std::span<const std::uint8_t> chunk);
-  // The message after kComplete: lws' own rx buffer when the message came
-  // in one chunk, else the reassembly buffer. Valid until
-  // message_consumed() or the next append_fragment(), and only inside the
-  // RECEIVE callback that returned kComplete.
-  std::span<const std::uint8_t> message() const { return message_; }
-  // The engine is done with message(): frees the reassembly buffer.
+  // once a close is pending. On kComplete, *message is the whole message:
+  // lws' own rx buffer when it came in one chunk, else the reassembly
+  // buffer; valid until message_consumed() or the next append_fragment(),
+  // and only inside the RECEIVE callback.
+  Fragment append_fragment(std::span<const std::uint8_t> chunk,
+                           std::span<const std::uint8_t>* message);
+  // The engine is done with the message: frees the reassembly buffer.
   void message_consumed();
 
   // LWS_CALLBACK_WS_PEER_INITIATED_CLOSE was seen.
@@ -165,6 +164,10 @@ class LwsSession final : public chatcore::Session {
   // buffer is empty, so a session idle after a burst owns no buffer.
   void consume(std::size_t wire_bytes);
 
+  // Every session pays for each field below while it sits idle, which is
+  // most of the time (docs/benchmarks.md, idle connections): what only a
+  // rare event needs (a multi-chunk message, a close reason) lives behind
+  // a pointer, and nothing is stored that can be derived.
   lws* wsi_;
   chatcore::SessionId id_ = 0;
   SessionContext& context_;
@@ -174,19 +177,25 @@ class LwsSession final : public chatcore::Session {
   // allocation at all, and a burst is one buffer that one write can take.
   std::vector<std::uint8_t> out_;
   std::size_t out_head_ = 0;
-  std::size_t queued_bytes_ = 0;  // wire bytes in out_ not yet written
 
-  std::vector<std::uint8_t> inbound_;  // reassembly of a multi-chunk message
-  std::span<const std::uint8_t> message_;
+  // Reassembly of a message that arrived in several chunks; null otherwise.
+  std::unique_ptr<std::vector<std::uint8_t>> inbound_;
+  // The close frame's reason, once close() was called.
+  std::unique_ptr<std::string> close_reason_;
+
+  chatcore::CloseCode close_code_ = chatcore::CloseCode::kNormal;
+
+ public:
+  // The transport's: this session's position in its table (LwsTransport).
+  std::uint32_t table_index = 0;
+
+ private:
   bool in_message_ = false;  // a message has started and not finished
   bool discarding_ = false;  // rest of a refused message: drop until its end
-
   bool connected_ = false;
   bool dirty_ = false;  // listed in context_.dirty
   bool close_requested_ = false;
   bool closing_ = false;  // the close handshake is handed to lws
-  chatcore::CloseCode close_code_ = chatcore::CloseCode::kNormal;
-  std::string close_reason_;
   bool peer_closed_ = false;
 };
 
