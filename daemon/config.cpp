@@ -74,6 +74,9 @@ chatcore::EngineOptions Config::engine_options() const {
   options.worker_id = worker_id;
   options.presence = presence;
   options.storage_thread = true;  // chatcored: lws thread owns the engine, commits off it
+  // The transport calls flush_sends() at the end of every loop pass: the
+  // sends read in one pass share one commit batch.
+  options.hold_sends_until_flush = true;
   return options;
 }
 

@@ -308,6 +308,7 @@ void LwsTransport::run() {
       spdlog::error("lws_service_failed");
       return;
     }
+    engine_.flush_sends();
     flush_dirty_sessions();
     if (draining_) {
       if (drained()) {

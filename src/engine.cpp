@@ -193,7 +193,8 @@ struct Engine::Impl {
 
   ~Impl() {
     if (storage.joinable()) {
-      work.reset();  // io.run() returns once the posted drains are done
+      flush_sends();  // anything held (hold_sends_until_flush) is written too
+      work.reset();   // io.run() returns once the posted drains are done
       storage.join();
     }
   }
@@ -386,7 +387,7 @@ struct Engine::Impl {
     {
       std::lock_guard lock(mu);
       waiting.push_back(std::move(p));
-      if (options.storage_thread && !drain_scheduled) {
+      if (options.storage_thread && !options.hold_sends_until_flush && !drain_scheduled) {
         drain_scheduled = true;
         schedule = true;
       }
@@ -403,7 +404,7 @@ struct Engine::Impl {
     {
       std::lock_guard lock(mu);
       side_writes.push_back(std::move(write));
-      if (!drain_scheduled) drain_scheduled = schedule = true;
+      if (!drain_scheduled && !options.hold_sends_until_flush) drain_scheduled = schedule = true;
     }
     if (schedule) asio::post(io, [this] { drain_one_batch(); });
   }
@@ -456,6 +457,18 @@ struct Engine::Impl {
       if (wake) wake();
     }
     return true;
+  }
+
+  void flush_sends() {
+    if (!options.storage_thread) return;
+    bool schedule = false;
+    {
+      std::lock_guard lock(mu);
+      if ((!waiting.empty() || !side_writes.empty()) && !drain_scheduled) {
+        drain_scheduled = schedule = true;
+      }
+    }
+    if (schedule) asio::post(io, [this] { drain_one_batch(); });
   }
 
   void post(std::function<void()> task) {
@@ -820,6 +833,8 @@ void Engine::disconnect(SessionId id, bool clean) {
 
 std::size_t Engine::poll() { return impl_->poll(); }
 
+void Engine::flush_sends() { impl_->flush_sends(); }
+
 void Engine::tick() {
   auto expiry = impl_->presence.expire();
   for (SessionId sid : expiry.timed_out_sessions) {
@@ -925,6 +940,7 @@ void Engine::shutdown() {
   if (!d.shutting_down) {
     d.shutting_down = true;
     // Finish every accepted send: commit, then ack.
+    d.flush_sends();
     while (d.pending_sends > 0) {
       if (d.options.storage_thread) {
         std::unique_lock lock(d.mu);

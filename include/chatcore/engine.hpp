@@ -68,6 +68,14 @@ struct EngineOptions {
   std::size_t max_commit_batch = 256;
   // See THREADING above.
   bool storage_thread = true;
+  // With a storage thread: accepted sends (and deferred small writes:
+  // device cursors, last seen) wait until the owner thread calls
+  // flush_sends(), instead of waking the storage thread one by one. A
+  // transport that serves many connections in one event-loop pass calls it
+  // when the pass ends, so the sends of one pass form one commit batch
+  // (one fsync) and wake the storage thread once. Without it, on a busy
+  // single core, the storage thread tends to take each send alone.
+  bool hold_sends_until_flush = false;
 };
 
 using SessionId = std::uint64_t;
@@ -141,6 +149,10 @@ class Engine {
   // Runs completions: acks, deliveries, push notifications, callbacks.
   // Returns how many batches it processed.
   std::size_t poll();
+  // Hands the sends accepted so far, and the small writes that go with
+  // them (device cursors, last seen), to the storage thread
+  // (EngineOptions::hold_sends_until_flush; a no-op otherwise).
+  void flush_sends();
   // Expires presence (heartbeat timeouts) and closes silent sessions. Call
   // about once a second.
   void tick();

@@ -314,3 +314,34 @@ TEST_CASE("promise 1 with the storage thread: no ack while the commit is still r
   CHECK(bob.delivered_seqs() == std::vector<std::uint64_t>{1});
   engine.shutdown();
 }
+
+TEST_CASE("hold_sends_until_flush: the sends of one pass form one commit batch") {
+  MemoryStore store;
+  make_users(store, 2);
+  FakeAuth auth;
+  EngineOptions o;
+  o.hold_sends_until_flush = true;
+  Engine engine(o, store, auth);
+  Waker waker;
+  engine.set_wakeup([&] { waker.wake(); });
+  TestClient alice(engine);
+  alice.hello(1);
+  std::vector<std::uint64_t> rids;
+  for (int i = 1; i <= 20; ++i)
+    rids.push_back(alice.send_to_peer(2, i, "held " + std::to_string(i)));
+  // Held: the storage thread was not handed anything, so nothing can commit.
+  for (int i = 0; i < 3; ++i) waker.wait_and_poll(engine);
+  CHECK(engine.stats().commit_batches == 0);
+  CHECK(engine.stats().pending_commits == 20);
+  engine.flush_sends();
+  for (int i = 0; i < 400 && alice.of_type(wire::Body::Ack).size() < rids.size(); ++i) {
+    waker.wait_and_poll(engine);
+  }
+  REQUIRE(alice.of_type(wire::Body::Ack).size() == rids.size());
+  CHECK(engine.stats().commit_batches == 1);  // all twenty in one batch
+  // shutdown() hands over what is still held, too.
+  auto last = alice.send_to_peer(2, 21, "held at shutdown");
+  engine.shutdown();
+  REQUIRE(alice.reply(last) != nullptr);
+  CHECK(alice.reply(last)->body_type() == wire::Body::Ack);
+}
