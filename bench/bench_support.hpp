@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <span>
@@ -115,8 +116,9 @@ inline bool make_users(Store& store, int n) {
 // cost one fsync each) and flushed by closing, then the environment is
 // reopened in the requested mode: the timed part starts from a durable,
 // ordinary state. Null on failure (the reason in *error).
-inline std::unique_ptr<LmdbStore> open_lmdb(const std::filesystem::path& dir, Durability durability,
-                                            int users, std::string* error) {
+inline std::unique_ptr<LmdbStore> open_lmdb(
+    const std::filesystem::path& dir, Durability durability, int users, std::string* error,
+    const std::function<void(LmdbOptions&)>& configure = {}) {
   LmdbOptions options;
   options.path = dir.string();
   options.durability = Durability::kNoSync;
@@ -132,6 +134,7 @@ inline std::unique_ptr<LmdbStore> open_lmdb(const std::filesystem::path& dir, Du
     }
   }  // the destructor flushes (kNoSync)
   options.durability = durability;
+  if (configure) configure(options);
   auto store = LmdbStore::open(options);
   if (!store.is_ok()) {
     *error = store.status().to_string();

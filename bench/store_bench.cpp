@@ -1,7 +1,18 @@
 // Store::commit, the group-commit path: batches of 1-on-1 messages with
 // 100-byte bodies into LMDB (kSync and kNoSync) and, as a reference line,
 // MemoryStore. One iteration is one commit() call, so the reported time is
-// the time per batch and items_per_second is messages per second.
+// the time per batch and items_per_second is messages per second. For
+// LmdbStore a commit is one journal record (flushed in kSync); checkpoints
+// apply the journal to LMDB meanwhile, on the store's own thread, as in
+// the daemon. After the timed loop one more checkpoint applies the rest,
+// and the counters account for all of it: checkpoint_per_msg is the
+// checkpoints' wall time per message, written_per_batch every byte the
+// process wrote (journal and LMDB pages) per commit.
+//
+// BM_LmdbCheckpoint measures a checkpoint alone: one iteration applies
+// `messages` journaled messages to LMDB in one go (kSync), so its
+// items_per_second is what the checkpoint thread sustains, by the size of
+// a checkpoint.
 //
 // Two traffic shapes:
 //  * BM_LmdbCommit: random sender -> peer pairs among 1,000 users (4,096
@@ -23,6 +34,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -51,11 +63,15 @@ bool all_stored(const std::vector<CommitOutcome>& outcomes, std::string* why) {
   return true;
 }
 
-void run_commits(benchmark::State& state, Store& store, int users, std::size_t batch_size) {
+// `lmdb`, when the store is one: checkpoint the rest after the loop and
+// report the checkpoints' share.
+void run_commits(benchmark::State& state, Store& store, int users, std::size_t batch_size,
+                 LmdbStore* lmdb = nullptr) {
   DirectBatchMaker maker(users, kBodyBytes);
   std::vector<NewMessage> batch = maker.make(batch_size);
   std::string why;
   const double written_before = written_bytes();
+  const double checkpoint_before = lmdb ? lmdb->journal_stats().checkpoint_seconds : 0;
   for (auto _ : state) {
     maker.refill(batch);
     auto outcomes = store.commit(batch);
@@ -65,8 +81,18 @@ void run_commits(benchmark::State& state, Store& store, int users, std::size_t b
     }
     benchmark::DoNotOptimize(outcomes.data());
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch_size));
+  const auto messages = state.iterations() * static_cast<std::int64_t>(batch_size);
+  state.SetItemsProcessed(messages);
   state.counters["batch"] = static_cast<double>(batch_size);
+  if (lmdb != nullptr && messages > 0) {
+    if (Status s = lmdb->sync(); !s.is_ok()) {
+      state.SkipWithError(s.to_string().c_str());
+      return;
+    }
+    state.counters["checkpoint_per_msg"] =
+        (lmdb->journal_stats().checkpoint_seconds - checkpoint_before) /
+        static_cast<double>(messages);
+  }
   const double written = written_bytes() - written_before;
   if (written_before >= 0 && state.iterations() > 0) {
     state.counters["written_per_batch"] =
@@ -87,7 +113,7 @@ void lmdb_commits(benchmark::State& state, int users) {
     state.SkipWithError(error.c_str());
     return;
   }
-  run_commits(state, *store, users, batch_size);
+  run_commits(state, *store, users, batch_size, store.get());
 }
 
 void BM_LmdbCommit(benchmark::State& state) { lmdb_commits(state, kUsers); }
@@ -103,6 +129,58 @@ BENCHMARK(BM_LmdbCommitHot)
     ->ArgsProduct({{100, 256}, {1, 0}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// Args: {messages per checkpoint}. kSync; checkpoints only when sync() asks.
+void BM_LmdbCheckpoint(benchmark::State& state) {
+  const auto messages = static_cast<std::size_t>(state.range(0));
+  TempDir dir("checkpoint");
+  std::string error;
+  auto store = open_lmdb(dir.path(), Durability::kSync, kUsers, &error, [](LmdbOptions& o) {
+    o.checkpoint_interval_ms = 0;
+    o.checkpoint_bytes = std::numeric_limits<std::size_t>::max();
+    o.max_unapplied_bytes = std::numeric_limits<std::size_t>::max();
+  });
+  if (!store) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  DirectBatchMaker maker(kUsers, kBodyBytes);
+  std::vector<NewMessage> batch = maker.make(256);
+  std::string why;
+  double written = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (std::size_t done = 0; done < messages; done += batch.size()) {
+      maker.refill(batch);
+      if (!all_stored(store->commit(batch), &why)) break;
+    }
+    const double before = written_bytes();
+    state.ResumeTiming();
+    if (!why.empty()) {
+      state.SkipWithError(why.c_str());
+      break;
+    }
+    if (Status s = store->sync(); !s.is_ok()) {
+      state.SkipWithError(s.to_string().c_str());
+      break;
+    }
+    written += written_bytes() - before;
+  }
+  const std::size_t per_iteration = (messages + batch.size() - 1) / batch.size() * batch.size();
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(per_iteration));
+  if (state.iterations() > 0) {
+    state.counters["written_per_msg"] =
+        benchmark::Counter(written / static_cast<double>(state.iterations() * per_iteration),
+                           benchmark::Counter::kDefaults, benchmark::Counter::kIs1024);
+  }
+}
+BENCHMARK(BM_LmdbCheckpoint)
+    ->ArgName("messages")
+    ->Arg(1'024)
+    ->Arg(10'240)
+    ->Arg(51'200)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 #endif
 
 void BM_MemoryStoreCommit(benchmark::State& state) {

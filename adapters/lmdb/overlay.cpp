@@ -2,8 +2,37 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
+#include <random>
 
 namespace chatcore::lmdb_internal {
+
+namespace {
+
+// splitmix64's finaliser: every input bit moves every output bit.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  return x;
+}
+
+const std::uint64_t kHashSeed = [] {
+  std::random_device rd;
+  return (std::uint64_t{rd()} << 32) ^ rd();
+}();
+
+}  // namespace
+
+std::size_t DedupKeyHash::operator()(const DedupKey& k) const {
+  std::uint64_t lo = 0;
+  std::uint64_t hi = 0;
+  std::memcpy(&lo, k.id.bytes.data(), sizeof lo);
+  std::memcpy(&hi, k.id.bytes.data() + sizeof lo, sizeof hi);
+  return static_cast<std::size_t>(mix(lo ^ mix(hi ^ mix(k.sender.value ^ kHashSeed))));
+}
 
 void Overlay::add(std::shared_ptr<const JournaledBatch> batch) {
   for (const JournaledMessage& jm : batch->messages) {
