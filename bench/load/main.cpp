@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
   app.add_option("--xmpp-domain", xmpp_domain, "XMPP host name (accounts user@domain)");
   app.add_option("--xmpp-muc-domain", xmpp_muc, "XMPP MUC service");
   app.add_option("--xmpp-user-prefix", xmpp_prefix, "XMPP accounts are <prefix>0, <prefix>1...");
+  bool xmpp_no_sm = false;
+  app.add_flag("--xmpp-no-stream-management", xmpp_no_sm,
+               "XMPP without XEP-0198: no server acks (a message counts as acked once written; "
+               "delivery figures only), as Tsung's client (the cross-check)");
   app.add_option("--max-seconds", max_seconds, "hard bound on the whole run (SIGALRM)");
   app.add_flag("--check", check, "exit 1 unless every step was error-free and fully delivered");
   CLI11_PARSE(app, argc, argv);
@@ -110,6 +114,7 @@ int main(int argc, char** argv) {
     t.user_prefix = xmpp_prefix;
     t.password = password;
     t.nonce = nonce;
+    t.stream_management = !xmpp_no_sm;
     adapter = std::make_unique<XmppAdapter>(t);
     opt.direct_echo = false;  // no carbons: the peer's copy only
   }

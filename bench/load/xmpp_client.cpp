@@ -69,7 +69,9 @@ class XmppClient final : public Stream, public BenchClient {
 
   void heartbeat() override {
     // The XMPP counterpart of chatcore's Heartbeat/HeartbeatAck round trip.
-    if (state_ == State::kReady) write("<r xmlns='urn:xmpp:sm:3'/>");
+    if (state_ != State::kReady) return;
+    // Without stream management, a whitespace keepalive (RFC 6120 §4.6.1).
+    write(target_.stream_management ? "<r xmlns='urn:xmpp:sm:3'/>" : " ");
   }
 
   void stop() override { close(); }
@@ -104,6 +106,12 @@ class XmppClient final : public Stream, public BenchClient {
       events_.on_send_error(spec_.conn, msg, "not connected");
       return;
     }
+    if (!target_.stream_management) {
+      write(fmt::format("<message to='{}' type='{}' id='{}{}'><body>{}</body></message>", to, type,
+                        id_prefix_, msg, message_body()));
+      events_.on_ack(spec_.conn, msg);  // written is all this mode can know
+      return;
+    }
     // The <r/> rides in the same write: the ack request costs no syscall.
     write(
         fmt::format("<message to='{}' type='{}' id='{}{}'><body>{}</body></message>"
@@ -114,6 +122,13 @@ class XmppClient final : public Stream, public BenchClient {
   }
 
   void on_connected() override { open_stream(); }
+
+  void become_ready() {
+    state_ = State::kReady;
+    write("<presence/>");
+    ++sent_stanzas_;
+    events_.on_ready(spec_.conn);
+  }
 
   std::size_t on_bytes(std::span<const std::uint8_t> data) override {
     if (trace_) {
@@ -227,13 +242,14 @@ class XmppClient final : public Stream, public BenchClient {
         events_.on_error(spec_.conn, "bind failed");
         return;
       }
-      write("<enable xmlns='urn:xmpp:sm:3'/>");
-      state_ = State::kEnable;
+      if (target_.stream_management) {
+        write("<enable xmlns='urn:xmpp:sm:3'/>");
+        state_ = State::kEnable;
+      } else {
+        become_ready();
+      }
     } else if (s == "enabled" && state_ == State::kEnable) {
-      state_ = State::kReady;
-      write("<presence/>");
-      ++sent_stanzas_;
-      events_.on_ready(spec_.conn);
+      become_ready();
     } else if (s == "r") {
       write(fmt::format("<a xmlns='urn:xmpp:sm:3' h='{}'/>", received_stanzas_));
     } else if (s == "a") {
