@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -239,10 +240,12 @@ Result<std::uint64_t> Journal::replay(
       r = pread_exact(fd.get(), rh, sizeof rh, offset);
       if (r < 0) return fail("read " + path, errno);
       if (r == 0) break;
-      // Anything else (a fresh header read as zeros past a torn write)
-      // fails the CRC below.
       const std::uint32_t len = get_be32(rh + 4);
       const std::uint64_t lsn = get_be64(rh + 8);
+      // No record has lsn 0: these are a preallocated segment's zeros, past
+      // its last record. Anything else that is not a whole record (a write
+      // torn by a crash, garbage) fails a check below.
+      if (lsn == 0) break;
       if (len > kMaxRecordBytes || len > file_bytes - offset - kRecordHeaderBytes) break;
       payload.resize(len);
       r = pread_exact(fd.get(), reinterpret_cast<unsigned char*>(payload.data()), len,
@@ -282,7 +285,15 @@ Result<std::uint64_t> Journal::replay(
   return last;
 }
 
-Result<Journal::Segment> Journal::create_segment(std::uint64_t number) const {
+std::uint64_t Journal::prealloc_bytes(std::uint64_t previous_bytes) {
+  constexpr std::uint64_t kGranule = std::uint64_t{64} << 10;
+  const std::uint64_t want = previous_bytes + previous_bytes / 2;
+  const std::uint64_t rounded = (want + kGranule - 1) / kGranule * kGranule;
+  return std::clamp(rounded, kMinPreallocBytes, kMaxPreallocBytes);
+}
+
+Result<Journal::Segment> Journal::create_segment(std::uint64_t number,
+                                                 std::uint64_t expected_bytes) const {
   std::string path = path_of(number);
   Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) return fail("create " + path, errno);
@@ -290,8 +301,26 @@ Result<Journal::Segment> Journal::create_segment(std::uint64_t number) const {
   std::memcpy(head, kMagic, sizeof kMagic);
   put_be64(head + 8, number);
   if (!pwrite_all(fd.get(), head, sizeof head, 0)) return fail("write " + path, errno);
-  // The header and the directory entry are flushed now, so that later a
-  // record's own fdatasync is all a commit needs.
+  if (sync_ && expected_bytes > kSegmentHeaderBytes) {
+    // Real zeros, not fallocate(): ext4 keeps fallocated blocks "unwritten",
+    // and a record's flush would then write the extent change as well.
+    const std::vector<unsigned char> zeros(std::size_t{256} << 10);
+    for (std::uint64_t at = kSegmentHeaderBytes; at < expected_bytes;) {
+      const auto n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), expected_bytes - at));
+      if (!pwrite_all(fd.get(), zeros.data(), n, at)) {
+        // Only an optimisation (ENOSPC, say): go on without it, as the
+        // records' own writes would find the same condition.
+        if (::ftruncate(fd.get(), static_cast<off_t>(kSegmentHeaderBytes)) != 0) {
+          return fail("truncate " + path, errno);
+        }
+        break;
+      }
+      at += n;
+    }
+  }
+  // The header, the zeros and the directory entry are flushed now, so that
+  // later a record's own fdatasync is all a commit needs.
   if (sync_) {
     if (::fdatasync(fd.get()) != 0) return fail("fdatasync " + path, errno);
     if (::fsync(dir_fd_) != 0) return fail("fsync directory", errno);
@@ -316,7 +345,10 @@ Status Journal::prepare_segment() {
     if (spare_.fd >= 0) return Status::ok();
     number = next_number_++;
   }
-  auto seg = create_segment(number);
+  // The current segment holds about one checkpoint interval of traffic by
+  // now, so the next one will likely need as much.
+  auto seg =
+      create_segment(number, prealloc_bytes(published_offset_.load(std::memory_order_relaxed)));
   if (!seg) return seg.status();
   std::lock_guard lock(mu_);
   spare_ = *seg;
@@ -338,13 +370,15 @@ Status Journal::rotate() {
       std::lock_guard lock(mu_);
       number = next_number_++;
     }
-    auto seg = create_segment(number);
+    // Under the caller's commit lock: only the smallest preallocation.
+    auto seg = create_segment(number, kMinPreallocBytes);
     if (!seg) return seg.status();
     next = *seg;
   }
   if (current_.fd >= 0) ::close(current_.fd);
   current_ = next;
   offset_ = kSegmentHeaderBytes;
+  published_offset_.store(offset_, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   oldest_live_ = current_.number;
   return Status::ok();
@@ -380,7 +414,8 @@ Result<std::uint64_t> Journal::append(std::string_view payload) {
     int err = errno;
     // Not counted. Cut off whatever part landed: left behind a shorter
     // record, its bytes (a message body, chosen by a user) would be read
-    // at the next record boundary and could pass for a record.
+    // at the next record boundary and could pass for a record. (This also
+    // drops the segment's preallocation; later records extend the file.)
     if (::ftruncate(current_.fd, static_cast<off_t>(offset_)) != 0) broken_ = true;
     return fail(fmt::format("write {}", path_of(current_.number)), err);
   }
@@ -390,6 +425,7 @@ Result<std::uint64_t> Journal::append(std::string_view payload) {
     return fail(fmt::format("fdatasync {}", path_of(current_.number)), err);
   }
   offset_ += record_.size();
+  published_offset_.store(offset_, std::memory_order_relaxed);
   if (record_.capacity() > (std::size_t{1} << 20)) std::string().swap(record_);
   return next_lsn_++;
 }

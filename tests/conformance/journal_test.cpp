@@ -71,6 +71,22 @@ std::vector<fs::path> segments(const std::string& dir) {
 
 std::string payload(int i) { return "record " + std::to_string(i) + std::string(i * 10, '.'); }
 
+// Where records 1..n end in a segment that holds exactly them (the file may
+// be longer: preallocated zeros).
+std::uint64_t end_of_records(int first, int last) {
+  std::uint64_t end = 16;
+  for (int i = first; i <= last; ++i) end += 16 + payload(i).size();
+  return end;
+}
+
+// Overwrites `bytes` at `offset` of the file.
+void overwrite(const fs::path& file, std::uint64_t offset, const std::string& bytes) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
 // Writes records 1..n (rotating after every `per_segment`) and closes.
 void write_records(const std::string& dir, int n, int per_segment) {
   auto j = open_journal(dir);
@@ -140,27 +156,74 @@ TEST_CASE("Journal: a torn or garbage tail is dropped, the records before it kep
   TempDir t;
   write_records(t.dir(), 4, 100);
   auto seg = segments(t.dir()).back();
-  const auto full = fs::file_size(seg);
+  const std::uint64_t end = end_of_records(1, 4);
+  REQUIRE(fs::file_size(seg) >= end);
+  bool last_lost = true;
 
-  SUBCASE("the last record cut short (a crash during its write)") {
-    fs::resize_file(seg, full - 5);
+  SUBCASE("the last record cut short, the file extended by it (a crash during its write)") {
+    fs::resize_file(seg, end - 5);
+  }
+  SUBCASE("the last record cut short inside the preallocation") {
+    overwrite(seg, end - 5, std::string(5, '\0'));
   }
   SUBCASE("garbage after the last record") {
+    overwrite(seg, end, std::string(40, '\x7f'));
+    last_lost = false;
+  }
+  SUBCASE("garbage after the last record, at the end of the file") {
+    fs::resize_file(seg, end);
     std::ofstream(seg, std::ios::app | std::ios::binary) << std::string(40, '\x7f');
+    last_lost = false;
   }
-  SUBCASE("the last record's payload damaged") {
-    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(full - 3));
-    f.put('X');
-  }
+  SUBCASE("the last record's payload damaged") { overwrite(seg, end - 3, "X"); }
   auto j = open_journal(t.dir());
   auto all = replay(*j, 0);
   CC_REQUIRE_OK(all);
-  const bool last_lost = fs::file_size(seg) <= full;
   CHECK(all->size() == (last_lost ? 3u : 4u));
   // Appending after recovery continues right after what survived.
   CC_REQUIRE_OK(j->start(all->back().first));
   CHECK(*j->append("next") == all->back().first + 1);
+}
+
+TEST_CASE("Journal: sync segments are preallocated; the zeros read as their end") {
+  TempDir t;
+  auto j = open_journal(t.dir());
+  CC_REQUIRE_OK(j->start(0));
+  auto first = segments(t.dir()).back();
+  // Records go into blocks the file already has: its size does not move.
+  CHECK(fs::file_size(first) == Journal::kMinPreallocBytes);
+  const std::string big(100'000, 'b');
+  for (int i = 0; i < 2; ++i) CC_REQUIRE_OK(j->append(big));
+  CHECK(fs::file_size(first) == Journal::kMinPreallocBytes);
+  // Outgrowing the preallocation extends the file.
+  for (int i = 0; i < 3; ++i) CC_REQUIRE_OK(j->append(big));
+  const std::uint64_t used = j->segment_bytes();
+  CHECK(used > Journal::kMinPreallocBytes);
+  CHECK(fs::file_size(first) == used);
+  // The next segment is sized for 1.5x what this one holds.
+  CC_REQUIRE_OK(j->prepare_segment());
+  auto spare = segments(t.dir()).back();
+  CHECK(spare != first);
+  CHECK(fs::file_size(spare) >= used + used / 2);
+  CHECK(fs::file_size(spare) <= used + used / 2 + (64 << 10));
+  CC_REQUIRE_OK(j->rotate());
+  CC_REQUIRE_OK(j->append("six"));
+  j.reset();
+  auto again = open_journal(t.dir());
+  auto all = replay(*again, 0);
+  CC_REQUIRE_OK(all);
+  REQUIRE(all->size() == 6);
+  CHECK(all->back() == std::make_pair(std::uint64_t{6}, std::string("six")));
+}
+
+TEST_CASE("Journal: nosync segments are not preallocated") {
+  TempDir t;
+  auto opened = Journal::open(t.dir(), /*sync=*/false);
+  CC_REQUIRE_OK(opened);
+  auto& j = *opened;
+  CC_REQUIRE_OK(j->start(0));
+  CC_REQUIRE_OK(j->append("one"));
+  CHECK(fs::file_size(segments(t.dir()).back()) == j->segment_bytes());
 }
 
 TEST_CASE("Journal: a record missing in the middle is refused, not skipped") {
@@ -169,10 +232,7 @@ TEST_CASE("Journal: a record missing in the middle is refused, not skipped") {
   auto first = segments(t.dir()).front();
   // Damage record 2: segment 1 now ends after record 1, and segment 2
   // starts at 4. Records 2 and 3 were acknowledged: that is corruption.
-  std::fstream f(first, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(16 + 16 + static_cast<std::streamoff>(payload(1).size()) + 20);
-  f.put('X');
-  f.close();
+  overwrite(first, end_of_records(1, 1) + 20, "X");
   auto j = open_journal(t.dir());
   auto r = replay(*j, 0);
   REQUIRE_FALSE(r);
