@@ -316,8 +316,9 @@ def render_section(res, machine, command, bench_command, notes):
                      f"(cv {fmt_cv(res.cv_of('BM_Fdatasync4K/append:1/real_time'))}) when it "
                      f"appends (the flush then also commits the new size to the ext4 journal, "
                      f"as for a growing `data.mdb`)")
-        w(line + ". A kSync `commit()` flushes once: its journal record, appended to the "
-          "segment (the `append:1` case). A checkpoint's LMDB transaction flushes twice (data "
+        w(line + ". A kSync `commit()` flushes once: its journal record, written into the "
+          "segment's preallocated zeros (the `append:0` case; `append:1` once a segment "
+          "outgrows its preallocation). A checkpoint's LMDB transaction flushes twice (data "
           "pages with `fdatasync`, then the meta page through an `O_DSYNC` descriptor).")
     hot_rows = []
     for sync in (1, 0):
