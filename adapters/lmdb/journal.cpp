@@ -297,10 +297,16 @@ Result<Journal::Segment> Journal::create_segment(std::uint64_t number,
   std::string path = path_of(number);
   Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) return fail("create " + path, errno);
+  // Past this point a failure removes the file: preallocated, it may be large.
+  auto failed = [&](std::string_view what) {
+    Status st = fail(fmt::format("{} {}", what, path), errno);
+    ::unlink(path.c_str());
+    return st;
+  };
   unsigned char head[kSegmentHeaderBytes];
   std::memcpy(head, kMagic, sizeof kMagic);
   put_be64(head + 8, number);
-  if (!pwrite_all(fd.get(), head, sizeof head, 0)) return fail("write " + path, errno);
+  if (!pwrite_all(fd.get(), head, sizeof head, 0)) return failed("write");
   if (sync_ && expected_bytes > kSegmentHeaderBytes) {
     // Real zeros, not fallocate(): ext4 keeps fallocated blocks "unwritten",
     // and a record's flush would then write the extent change as well.
@@ -312,7 +318,7 @@ Result<Journal::Segment> Journal::create_segment(std::uint64_t number,
         // Only an optimisation (ENOSPC, say): go on without it, as the
         // records' own writes would find the same condition.
         if (::ftruncate(fd.get(), static_cast<off_t>(kSegmentHeaderBytes)) != 0) {
-          return fail("truncate " + path, errno);
+          return failed("truncate");
         }
         break;
       }
@@ -322,8 +328,8 @@ Result<Journal::Segment> Journal::create_segment(std::uint64_t number,
   // The header, the zeros and the directory entry are flushed now, so that
   // later a record's own fdatasync is all a commit needs.
   if (sync_) {
-    if (::fdatasync(fd.get()) != 0) return fail("fdatasync " + path, errno);
-    if (::fsync(dir_fd_) != 0) return fail("fsync directory", errno);
+    if (::fdatasync(fd.get()) != 0) return failed("fdatasync");
+    if (::fsync(dir_fd_) != 0) return failed("fsync directory for");
   }
   Segment s;
   s.number = number;
@@ -333,6 +339,9 @@ Result<Journal::Segment> Journal::create_segment(std::uint64_t number,
 
 Status Journal::start(std::uint64_t last_lsn) {
   next_lsn_ = last_lsn + 1;
+  // The first segment gets the smallest preallocation (nothing is known of
+  // the traffic yet); if that fails, rotate() creates a plain one.
+  (void)prepare_segment();
   if (Status s = rotate(); !s) return s;
   remove_old_segments();
   return Status::ok();
@@ -370,8 +379,9 @@ Status Journal::rotate() {
       std::lock_guard lock(mu_);
       number = next_number_++;
     }
-    // Under the caller's commit lock: only the smallest preallocation.
-    auto seg = create_segment(number, kMinPreallocBytes);
+    // Under the caller's commit lock, and after prepare_segment() failed
+    // (ENOSPC, say): no preallocation, the header only.
+    auto seg = create_segment(number, 0);
     if (!seg) return seg.status();
     next = *seg;
   }

@@ -1239,7 +1239,8 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
       const auto tid = static_cast<id_t>(::gettid());
       errno = 0;
       const int now = ::getpriority(PRIO_PROCESS, tid);
-      if (errno == 0) (void)::setpriority(PRIO_PROCESS, tid, std::min(now + more, 19));
+      if (errno == 0)
+        (void)::setpriority(PRIO_PROCESS, tid, std::min(now + std::min(more, 39), 19));
     }
 #endif
     self.checkpoint_loop();

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -175,6 +176,9 @@ TEST_CASE("Journal: a torn or garbage tail is dropped, the records before it kep
     std::ofstream(seg, std::ios::app | std::ios::binary) << std::string(40, '\x7f');
     last_lost = false;
   }
+  SUBCASE("the last record's header zeroed (its lsn reads as 0, as zeros past the end do)") {
+    overwrite(seg, end_of_records(1, 3), std::string(16, '\0'));
+  }
   SUBCASE("the last record's payload damaged") { overwrite(seg, end - 3, "X"); }
   auto j = open_journal(t.dir());
   auto all = replay(*j, 0);
@@ -190,8 +194,12 @@ TEST_CASE("Journal: sync segments are preallocated; the zeros read as their end"
   auto j = open_journal(t.dir());
   CC_REQUIRE_OK(j->start(0));
   auto first = segments(t.dir()).back();
-  // Records go into blocks the file already has: its size does not move.
+  // Records go into blocks the file already has: its size does not move,
+  // and the blocks are really there (zeros written, not a sparse file).
   CHECK(fs::file_size(first) == Journal::kMinPreallocBytes);
+  struct stat st {};
+  REQUIRE(::stat(first.c_str(), &st) == 0);
+  CHECK(static_cast<std::uint64_t>(st.st_blocks) * 512 >= Journal::kMinPreallocBytes);
   const std::string big(100'000, 'b');
   for (int i = 0; i < 2; ++i) CC_REQUIRE_OK(j->append(big));
   CHECK(fs::file_size(first) == Journal::kMinPreallocBytes);
