@@ -20,6 +20,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 orig_args="$*"
+# The environment overrides this script reads, recorded with the command in
+# meta.json: a rerun from docs/benchmarks.md must use the same schedules.
+env_args=""
+for v in BENCH_GROUPS CC_GROUP_RATES CC_RATES DRAIN_SECONDS EJ_GROUP_RATES EJ_RATES GROUP_SIZE \
+  IDLE_COUNTS PAIRS_USERS STEP_SECONDS STOP_AFTER STRACE_RATE STRACE_RATE_EJ TSUNG_RATES \
+  TSUNG_USERS; do
+  if [[ -n ${!v:-} ]]; then env_args+="$v=${!v} "; fi
+done
 rounds=2
 quick=0
 build=1
@@ -268,7 +276,7 @@ log "output: $out; server CPU $server_cpu, generator CPU $gen_cpu; rounds $round
 {
   echo "{\"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\","
   echo " \"cpus\": $(nproc), \"kernel\": \"$(uname -r)\", \"rounds\": $rounds,"
-  echo " \"command\": \"scripts/bench-compare.sh $orig_args\", \"started\": \"$(date -u +%FT%TZ)\","
+  echo " \"command\": \"${env_args}scripts/bench-compare.sh $orig_args\", \"started\": \"$(date -u +%FT%TZ)\","
   echo " \"step_seconds\": $step, \"pairs_users\": $pairs_users,"
   echo " \"commit\": \"$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)\","
   echo " \"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
@@ -353,7 +361,7 @@ if [[ $tsung -eq 1 ]]; then
   # messages/s here): at 33-50 % apart, one step of disagreement would
   # already exceed the ±15 % the cross-check allows.
   if [[ $quick -eq 1 ]]; then tsung_rates_csv=$ej_rates
-  else tsung_rates_csv=${TSUNG_RATES:-20,50,100,150,200,230,260,300,340,390,450,520,600,700,800}; fi
+  else tsung_rates_csv=${TSUNG_RATES:-20,50,100,150,200,230,260,300,340,390,450,520,600,700,800,900,1000,1150,1300,1500,1750,2000}; fi
   IFS=, read -r -a tsung_rates <<< "$tsung_rates_csv"
   # Few senders: short think times (users / rate) between a session's sends.
   tsung_users=${TSUNG_USERS:-10}

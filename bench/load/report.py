@@ -165,7 +165,15 @@ def strace_writes(out, kind):
 
 
 def main():
-    out, md = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    # --xcheck-dir DIR: take the Tsung cross-check from another results
+    # directory (a later `bench-compare.sh --tsung-only` run), and say so.
+    xdir = None
+    if "--xcheck-dir" in args:
+        i = args.index("--xcheck-dir")
+        xdir = args[i + 1]
+        del args[i:i + 2]
+    out, md = args[0], args[1]
     runs = load(out)
     meta = json.load(open(os.path.join(out, "meta.json")))
     png_rel = "benchmarks-load.png"
@@ -409,11 +417,12 @@ def main():
                  "run's 2 s warm-up at the same rate, which strace also saw. XMPP adds its own stream-management traffic "
                  "(`<a/>` answers and `<r/>` requests) on the same sockets.")
         L.append("")
-    tsung_txt = os.path.join(out, "tsung.txt")
-    xcheck = runs.get(("ejabberd", "sync", "xcheck"), [])
+    xout = xdir or out
+    tsung_txt = os.path.join(xout, "tsung.txt")
+    xcheck = [] if xdir else runs.get(("ejabberd", "sync", "xcheck"), [])
     # Interleaved runs (one chatcore-bench step right after each Tsung step)
     # are xcheck-<rate>.json; gather them as one run.
-    xfiles = sorted(glob.glob(os.path.join(out, "xcheck-*.json")),
+    xfiles = sorted(glob.glob(os.path.join(xout, "xcheck-*.json")),
                     key=lambda p: float(p.rsplit("-", 1)[1][:-5]))
     if xfiles:
         steps = []
@@ -469,6 +478,20 @@ def main():
                  "ejabberd), because ejabberd's capacity follows the disk's flush latency, "
                  "which drifts over minutes; the sequence stops after Tsung's first failure.")
         L.append("")
+        if xdir:
+            xm = json.load(open(os.path.join(xdir, "meta.json")))
+            L.append(f"This cross-check is not from the run above but from a later one on the "
+                     f"same machine, started {xm.get('started', '?')} at `{xm.get('commit', '?')}` "
+                     f"(load average {xm.get('loadavg_start', '?')} at start; disk flush p50 "
+                     f"{xm.get('fsync_start', {}).get('p50_ms', '?')} ms), with its rate "
+                     f"schedule extended past the previous run's top step:")
+            L.append("")
+            L.append("```sh")
+            L.append(xm.get("command", "scripts/bench-compare.sh --tsung-only").strip())
+            L.append(f"/usr/bin/python3 bench/load/report.py <main run> docs/benchmarks.md "
+                     f"--xcheck-dir <this run>")
+            L.append("```")
+            L.append("")
         L.append("| offered msg/s | Tsung: expected | received | mean ms | max ms | "
                  "chatcore-bench: delivered | mean ms | p99 ms |")
         L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
