@@ -127,6 +127,9 @@ std::string Metrics::render(const chatcore::EngineStats& e, const TransportGauge
              "Checkpoints: journaled batches applied to LMDB in one transaction.", j.checkpoints);
     x.single("chatcored_journal_checkpoint_failures_total", "counter",
              "Checkpoints that failed (retried; nothing is lost).", j.checkpoint_failures);
+    x.single("chatcored_journal_checkpoint_yields_total", "counter",
+             "Checkpoint transactions committed early to let a waiting direct write in.",
+             j.checkpoint_yields);
     x.single_double("chatcored_journal_checkpoint_seconds_total", "counter",
                     "Time spent in checkpoints.", j.checkpoint_seconds);
   }

@@ -126,6 +126,12 @@ using lmdb_internal::Overlay;
 constexpr std::uint64_t kSchemaVersion = 3;
 // Journal bytes applied per LMDB transaction by a checkpoint or a replay.
 constexpr std::size_t kApplyChunkBytes = std::size_t{64} << 20;
+// A checkpoint slice runs at least this long before it commits early for a
+// waiting writer (so that a stream of writers cannot reduce a checkpoint to
+// one flush per batch), and then waits at most kMaxYieldWait for the
+// waiting writers to take the writer lock.
+constexpr auto kMinSliceBeforeYield = std::chrono::milliseconds(2);
+constexpr auto kMaxYieldWait = std::chrono::milliseconds(20);
 // Index entries a checkpoint trims from the overlay per hold of its lock
 // (see trim_applied): 0.1-0.2 ms of work, a bound on what it adds to an ack.
 constexpr std::size_t kTrimSliceEntries = 2048;
@@ -837,7 +843,11 @@ struct LmdbStore::Impl {
   // body must (re)initialise everything it outputs.
   template <typename Body>
   Status write(Body&& body) {
-    std::lock_guard writer(write_mu);
+    // Counted while waiting, so that a running checkpoint sees us and lets
+    // us in at its next batch boundary (checkpoint(): "Waiting writers").
+    writers_waiting.fetch_add(1, std::memory_order_relaxed);
+    std::unique_lock writer(write_mu);
+    writers_waiting.fetch_sub(1, std::memory_order_relaxed);
     for (int attempt = 0;; ++attempt) {
       int rc = 0;
       std::string what = "mdb_txn_begin(write)";
@@ -1033,6 +1043,17 @@ struct LmdbStore::Impl {
     }
     // In transactions of up to ~64 MB of journal each, so that a backlog
     // never needs one enormous transaction; each records how far it got.
+    //
+    // Waiting writers. Everything else that writes LMDB directly (a login's
+    // token, a profile, group changes, device and read cursors) needs the
+    // writer lock this transaction holds, and some of it runs on the
+    // network or storage thread: made to wait for a whole checkpoint (a
+    // quarter of a second at 27,500 messages/s), it froze every session.
+    // So once a slice has run kMinSliceBeforeYield, the transaction commits
+    // at the next batch boundary when a writer is waiting, and the
+    // checkpoint goes on in a new one after the waiting writers got in. The
+    // writer then waits for at most that commit's flush. Each slice records
+    // its own journal_lsn, so an early commit is as safe as a full one.
     Status s;
     std::size_t done = 0;
     while (s && done < batches.size()) {
@@ -1042,16 +1063,33 @@ struct LmdbStore::Impl {
         bytes += batches[end++]->bytes;
       }
       std::size_t txnid = 0;
+      std::size_t applied = done;
+      bool yielding = false;
       s = write([&](Txn& txn) {
-        for (std::size_t i = done; i < end; ++i) apply_batch(txn, *batches[i]);
+        // write() may run this again from scratch (map growth): reset.
+        applied = done;
+        yielding = false;
+        const auto slice_began = std::chrono::steady_clock::now();
+        while (applied < end) {
+          apply_batch(txn, *batches[applied++]);
+          if (applied < end && writers_waiting.load(std::memory_order_relaxed) > 0 &&
+              std::chrono::steady_clock::now() - slice_began >= kMinSliceBeforeYield) {
+            yielding = true;
+            break;
+          }
+        }
         // In the same transaction as the data: a crash leaves both or neither.
-        write_counter(txn, "journal_lsn", batches[end - 1]->lsn);
+        write_counter(txn, "journal_lsn", batches[applied - 1]->lsn);
         txnid = mdb_txn_id(txn.raw());
         return Status::ok();
       });
       if (!s) break;
-      trim_applied(batches, done, end, txnid);
-      done = end;
+      trim_applied(batches, done, applied, txnid);
+      done = applied;
+      if (yielding) {
+        checkpoint_yields.fetch_add(1, std::memory_order_relaxed);
+        let_writers_in();
+      }
     }
     room_cv.notify_all();
     if (s && options.durability == Durability::kNoSync) {
@@ -1073,6 +1111,18 @@ struct LmdbStore::Impl {
     ++checkpoints;
     last_checkpoint_seconds = seconds;
     return s;
+  }
+
+  // After a checkpoint slice committed early for them: waits (briefly; a
+  // steady stream of writers must not stall the checkpoint) until the
+  // writers that were waiting hold the writer lock, which a std::mutex
+  // would otherwise likely hand straight back to this thread.
+  void let_writers_in() {
+    const auto give_up = std::chrono::steady_clock::now() + kMaxYieldWait;
+    while (writers_waiting.load(std::memory_order_relaxed) > 0 &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
   }
 
   // The checkpoint thread: applies the journal once options.checkpoint_bytes
@@ -1138,9 +1188,10 @@ struct LmdbStore::Impl {
   MDB_env* env = nullptr;
   bool opened = false;  // mdb_env_open succeeded
   DbTable dbs{};
-  std::mutex write_mu;       // one writer at a time
-  std::mutex gate_mu;        // taken by a map growth to hold back new transactions
-  std::shared_mutex txn_mu;  // shared: a transaction is open; exclusive: resizing
+  std::mutex write_mu;                  // one writer at a time
+  std::atomic<int> writers_waiting{0};  // write() calls waiting for write_mu
+  std::mutex gate_mu;                   // taken by a map growth to hold back new transactions
+  std::shared_mutex txn_mu;             // shared: a transaction is open; exclusive: resizing
   std::atomic<std::size_t> map_bytes{0};
 
   std::unique_ptr<Journal> journal;
@@ -1159,6 +1210,7 @@ struct LmdbStore::Impl {
   std::uint64_t applied_lsn = 0;
   std::uint64_t checkpoints = 0;
   std::uint64_t checkpoint_failures = 0;
+  std::atomic<std::uint64_t> checkpoint_yields{0};  // slices committed early for a writer
   double checkpoint_seconds = 0;
   double last_checkpoint_seconds = 0;
   std::thread checkpointer;
@@ -1268,6 +1320,7 @@ LmdbStore::JournalStats LmdbStore::journal_stats() const {
   st.last_lsn = st.unapplied_batches ? impl_->overlay.batches().back()->lsn : st.applied_lsn;
   st.checkpoints = impl_->checkpoints;
   st.checkpoint_failures = impl_->checkpoint_failures;
+  st.checkpoint_yields = impl_->checkpoint_yields.load(std::memory_order_relaxed);
   st.checkpoint_seconds = impl_->checkpoint_seconds;
   st.last_checkpoint_seconds = impl_->last_checkpoint_seconds;
   st.last_checkpoint_error = impl_->last_checkpoint_error;

@@ -749,3 +749,63 @@ TEST_CASE("LmdbStore: a lone commit is checkpointed once checkpoint_interval_ms 
   CHECK(fx.lmdb().journal_stats().unapplied_batches == 0);
   CHECK(fx.lmdb().journal_stats().checkpoints >= 2);
 }
+
+TEST_CASE("LmdbStore: a checkpoint lets waiting direct writes in, and still applies everything") {
+  LmdbStoreFixture fx(LmdbOptions().initial_map_bytes, manual_checkpoints);
+  MessageMaker make;
+  std::vector<UserId> users;
+  for (int i = 0; i < 20; ++i) users.push_back(add_user(fx.store(), "u" + std::to_string(i)));
+  // A backlog that takes a checkpoint long enough (tens of ms even on a
+  // fast machine) for the writer below to find it running: 4,000 batches.
+  std::vector<ConversationId> convs;
+  for (int p = 0; p < 10; ++p)
+    convs.push_back(ConversationId::direct(users[2 * p], users[2 * p + 1]));
+  for (int i = 0; i < 4000; ++i) {
+    const int p = i % 10;
+    commit_one(fx.store(),
+               make(convs[p], users[2 * p + (i / 10) % 2], {users[2 * p], users[2 * p + 1]}));
+  }
+  REQUIRE(fx.lmdb().journal_stats().unapplied_batches == 4000);
+
+  // A direct writer loops for as long as the checkpoint runs, so that it is
+  // waiting for the writer lock at some batch boundary: read cursors, whose
+  // last value must survive, interleaved with the checkpoint's slices.
+  std::atomic<bool> checkpoint_done{false};
+  std::atomic<int> writes{0};
+  Status writer_status;
+  std::thread writer([&] {
+    for (std::uint64_t seq = 1; !checkpoint_done.load(); ++seq) {
+      Status st = fx.store().set_read_cursor(users[0], convs[0], seq);
+      if (!st) {
+        writer_status = st;
+        return;
+      }
+      writes.fetch_add(1);
+    }
+  });
+  while (writes.load() == 0) std::this_thread::yield();  // the writer is looping
+  Status synced = fx.lmdb().sync();
+  checkpoint_done = true;
+  writer.join();
+  CC_REQUIRE_OK(synced);
+  CC_REQUIRE_OK(writer_status);
+  const auto stats = fx.lmdb().journal_stats();
+  MESSAGE("checkpoint slices committed early for the writer: "
+          << stats.checkpoint_yields << ", direct writes: " << writes.load());
+  CHECK(stats.checkpoint_yields >= 1);
+  CHECK(stats.unapplied_batches == 0);
+  CHECK(stats.applied_lsn == stats.last_lsn);
+  const auto last_cursor = static_cast<std::uint64_t>(writes.load());
+
+  // Everything is in LMDB, in order, after a reopen too.
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    for (int p = 0; p < 10; ++p) {
+      CHECK(seqs_of(page(fx.store(), convs[p], std::nullopt, std::uint64_t{0}, 1000)) ==
+            range(1, 400));
+      CHECK(*fx.store().inbox_head(users[2 * p]) == 400);
+    }
+    CHECK(*fx.store().read_cursor(users[0], convs[0]) == last_cursor);
+    fx.reopen();
+  }
+}
