@@ -153,7 +153,8 @@ struct Api {
   TokenAuth& auth;
   const chatcore::Clock& clock;
   const HttpApiOptions& options;
-  HttpApi::KdfWorker* kdf;  // null: hash inline
+  HttpApi::Worker* kdf;     // null: hash inline
+  HttpApi::Worker* writes;  // null: write the store inline
 };
 
 // ---- small validators ------------------------------------------------------------------
@@ -313,12 +314,14 @@ Result<UserId> user_field(const Json& doc, std::string_view key) {
 
 }  // namespace
 
-// The password-hashing thread(s): an asio::thread_pool, so hashing never
-// runs on the network thread where it would stall every session.
-class HttpApi::KdfWorker {
+// Threads for work that must not run on the network thread, where it would
+// stall every session: password hashing, and the store writes behind
+// signup, login, profiles, contacts, groups and read marks (a write may
+// wait for LMDB's writer lock while a checkpoint holds it).
+class HttpApi::Worker {
  public:
-  explicit KdfWorker(unsigned threads) : pool_(threads) {}
-  ~KdfWorker() { pool_.join(); }
+  explicit Worker(unsigned threads) : pool_(threads) {}
+  ~Worker() { pool_.join(); }
   template <typename F>
   void post(F&& f) {
     asio::post(pool_, std::forward<F>(f));
@@ -330,16 +333,17 @@ class HttpApi::KdfWorker {
 
 namespace {
 
-// Runs `work` (an Argon2 call) on the KDF worker, then `finish(api, call,
-// result)` back on the owner thread through Engine::post. Without a worker
-// both run here and now.
+// Runs `work` on `worker`, then `finish(api, call, result)` back on the
+// owner thread through Engine::post. Without a worker both run here and
+// now. `finish` gets a Call that can only respond: capture what it needs
+// (the caller's user id, say) by value.
 template <typename Work, typename Finish>
-void after_kdf(Api& api, Call& call, Work work, Finish finish) {
-  if (api.kdf == nullptr) {
+void off_thread(HttpApi::Worker* worker, Api& api, Call& call, Work work, Finish finish) {
+  if (worker == nullptr) {
     auto result = work();
     return finish(api, call, std::move(result));
   }
-  api.kdf->post(
+  worker->post(
       [api, respond = call.take(), work = std::move(work), finish = std::move(finish)]() mutable {
         auto result = work();
         api.engine.post([api, respond = std::move(respond), result = std::move(result),
@@ -353,6 +357,19 @@ void after_kdf(Api& api, Call& call, Work work, Finish finish) {
           }
         });
       });
+}
+
+// An Argon2 call on the KDF worker.
+template <typename Work, typename Finish>
+void after_kdf(Api& api, Call& call, Work work, Finish finish) {
+  off_thread(api.kdf, api, call, std::move(work), std::move(finish));
+}
+
+// Store writes on the write worker: one thread, so that one client's
+// writes happen in the order it sent them.
+template <typename Work, typename Finish>
+void after_write(Api& api, Call& call, Work work, Finish finish) {
+  off_thread(api.writes, api, call, std::move(work), std::move(finish));
 }
 
 void signup(Api& api, Call& call) {
@@ -392,15 +409,23 @@ void signup(Api& api, Call& call) {
       api, call, [&auth = api.auth, pw = *password] { return auth.hash_password(pw); },
       [user](Api& a, Call& c, Result<std::string> hash) {
         if (!hash) return c.fail(hash.status());
-        auto id = a.store.create_user(user);
-        if (!id) {
-          if (id.status().code() == ErrorCode::kAlreadyExists) {
-            return c.fail(Status::already_exists("that name is taken"));
-          }
-          return c.fail(id.status());
-        }
-        if (Status st = a.store.set_password_hash(*id, *hash); !st) return c.fail(st);
-        c.reply(201, {{"user_id", json_util::id_string(id->value)}, {"name", user.name}});
+        after_write(
+            a, c,
+            [&store = a.store, user, hash = std::move(*hash)]() -> Result<UserId> {
+              auto id = store.create_user(user);
+              if (!id) return id;
+              if (Status st = store.set_password_hash(*id, hash); !st) return st;
+              return id;
+            },
+            [name = user.name](Api&, Call& done, Result<UserId> id) {
+              if (!id) {
+                if (id.status().code() == ErrorCode::kAlreadyExists) {
+                  return done.fail(Status::already_exists("that name is taken"));
+                }
+                return done.fail(id.status());
+              }
+              done.reply(201, {{"user_id", json_util::id_string(id->value)}, {"name", name}});
+            });
       });
 }
 
@@ -442,11 +467,14 @@ void login(Api& api, Call& call) {
       },
       [id](Api& a, Call& c, bool ok) {
         if (!ok) return c.fail(Status::unauthenticated("invalid name or password"));
-        auto issued = a.auth.issue(id);
-        if (!issued) return c.fail(issued.status());
-        c.reply(200, {{"token", issued->token},
-                      {"user_id", json_util::id_string(id.value)},
-                      {"expires_at", issued->expires_at_ms}});
+        after_write(
+            a, c, [&auth = a.auth, id] { return auth.issue(id); },
+            [id](Api&, Call& done, auto issued) {
+              if (!issued) return done.fail(issued.status());
+              done.reply(200, {{"token", issued->token},
+                               {"user_id", json_util::id_string(id.value)},
+                               {"expires_at", issued->expires_at_ms}});
+            });
       });
 }
 
@@ -454,11 +482,14 @@ void logout(Api& api, Call& call) {
   // Authentication already succeeded, so the header holds a bearer token.
   auto token = TokenAuth::bearer_token(call.req.authorization);
   if (!token) return call.fail(Status::unauthenticated("missing bearer token"));
-  auto key = api.auth.revoke(*token);
-  if (!key) return call.fail(key.status());
-  // Close the WebSocket sessions opened with this token too.
-  api.engine.revoke_credential(*key);
-  call.reply_no_content();
+  after_write(
+      api, call, [&auth = api.auth, token = std::string(*token)] { return auth.revoke(token); },
+      [](Api& a, Call& done, auto key) {
+        if (!key) return done.fail(key.status());
+        // Close the WebSocket sessions opened with this token too.
+        a.engine.revoke_credential(*key);
+        done.reply_no_content();
+      });
 }
 
 // ---- profiles --------------------------------------------------------------------------
@@ -496,8 +527,16 @@ void me_patch(Api& api, Call& call) {
     if (Status st = check_image_url(**image); !st) return call.fail(st);
     update.image_url = std::move(**image);
   }
-  if (Status st = api.store.update_profile(call.me, update); !st) return call.fail(st);
-  me_get(api, call);
+  after_write(
+      api, call,
+      [&store = api.store, me = call.me, update = std::move(update)] {
+        return store.update_profile(me, update);
+      },
+      [me = call.me](Api& a, Call& done, Status st) {
+        if (!st) return done.fail(st);
+        done.me = me;
+        me_get(a, done);
+      });
 }
 
 void users_lookup(Api& api, Call& call) {
@@ -530,10 +569,15 @@ void contacts_add(Api& api, Call& call) {
   if (*id == call.me) return call.fail(Status::invalid_argument("you cannot add yourself"));
   auto user = api.store.get_user(*id);
   if (!user) return call.fail(user.status());
-  if (Status st = api.store.add_contact(call.me, *id, api.clock.now_ms()); !st) {
-    return call.fail(st);
-  }
-  call.reply(201, presence_entry(*user, api.engine.presence_of(*id)));
+  after_write(
+      api, call,
+      [&store = api.store, me = call.me, id = *id, now = api.clock.now_ms()] {
+        return store.add_contact(me, id, now);
+      },
+      [user = std::move(*user)](Api& a, Call& done, Status st) {
+        if (!st) return done.fail(st);
+        done.reply(201, presence_entry(user, a.engine.presence_of(user.id)));
+      });
 }
 
 void contacts_list(Api& api, Call& call) {
@@ -551,8 +595,13 @@ void contacts_list(Api& api, Call& call) {
 void contacts_delete(Api& api, Call& call) {
   auto id = user_param(call, 0);
   if (!id) return call.fail(id.status());
-  if (Status st = api.store.remove_contact(call.me, *id); !st) return call.fail(st);
-  call.reply_no_content();
+  after_write(
+      api, call,
+      [&store = api.store, me = call.me, id = *id] { return store.remove_contact(me, id); },
+      [](Api&, Call& done, Status st) {
+        if (!st) return done.fail(st);
+        done.reply_no_content();
+      });
 }
 
 // ---- groups ----------------------------------------------------------------------------
@@ -589,11 +638,18 @@ void groups_create(Api& api, Call& call) {
   if (has_control_chars(*name)) {
     return call.fail(Status::invalid_argument("group name must not contain control characters"));
   }
-  auto group = api.engine.create_group(call.me, *name, members);
-  if (!group) return call.fail(group.status());
-  call.reply(201, {{"group_id", json_util::id_string(group->value)},
-                   {"conversation_id", json_util::id_string(ConversationId::group(*group).value)},
-                   {"name", *name}});
+  after_write(
+      api, call,
+      [&engine = api.engine, me = call.me, name = *name, members = std::move(members)] {
+        return engine.create_group(me, name, members);
+      },
+      [name = *name](Api&, Call& done, Result<GroupId> group) {
+        if (!group) return done.fail(group.status());
+        done.reply(201,
+                   {{"group_id", json_util::id_string(group->value)},
+                    {"conversation_id", json_util::id_string(ConversationId::group(*group).value)},
+                    {"name", name}});
+      });
 }
 
 void groups_list(Api& api, Call& call) {
@@ -640,10 +696,17 @@ void group_members_add(Api& api, Call& call) {
   if (!doc) return call.fail(doc.status());
   auto user = user_field(*doc, "user_id");
   if (!user) return call.fail(user.status());
-  if (Status st = api.engine.add_member(call.me, *id, *user); !st) return call.fail(st);
-  call.reply(201, {{"group_id", json_util::id_string(id->value)},
-                   {"user_id", json_util::id_string(user->value)},
-                   {"role", role_name(chatcore::MemberRole::kMember)}});
+  after_write(
+      api, call,
+      [&engine = api.engine, me = call.me, group = *id, user = *user] {
+        return engine.add_member(me, group, user);
+      },
+      [group = *id, user = *user](Api&, Call& done, Status st) {
+        if (!st) return done.fail(st);
+        done.reply(201, {{"group_id", json_util::id_string(group.value)},
+                         {"user_id", json_util::id_string(user.value)},
+                         {"role", role_name(chatcore::MemberRole::kMember)}});
+      });
 }
 
 void group_members_remove(Api& api, Call& call) {
@@ -651,8 +714,15 @@ void group_members_remove(Api& api, Call& call) {
   if (!id) return call.fail(id.status());
   auto user = user_param(call, 1);
   if (!user) return call.fail(user.status());
-  if (Status st = api.engine.remove_member(call.me, *id, *user); !st) return call.fail(st);
-  call.reply_no_content();
+  after_write(
+      api, call,
+      [&engine = api.engine, me = call.me, group = *id, user = *user] {
+        return engine.remove_member(me, group, user);
+      },
+      [](Api&, Call& done, Status st) {
+        if (!st) return done.fail(st);
+        done.reply_no_content();
+      });
 }
 
 // ---- conversations ---------------------------------------------------------------------
@@ -665,11 +735,16 @@ void conversations_direct(Api& api, Call& call) {
   auto conv = ConversationId::direct_checked(call.me, *peer);
   if (!conv) return call.fail(Status::invalid_argument("a direct conversation needs another user"));
   if (auto user = api.store.get_user(*peer); !user) return call.fail(user.status());
-  if (Status st = api.store.touch_direct_conversation(*conv, api.clock.now_ms()); !st) {
-    return call.fail(st);
-  }
-  call.reply(200, {{"conversation_id", json_util::id_string(conv->value)},
-                   {"peer_user_id", json_util::id_string(peer->value)}});
+  after_write(
+      api, call,
+      [&store = api.store, conv = *conv, now = api.clock.now_ms()] {
+        return store.touch_direct_conversation(conv, now);
+      },
+      [conv = *conv, peer = *peer](Api&, Call& done, Status st) {
+        if (!st) return done.fail(st);
+        done.reply(200, {{"conversation_id", json_util::id_string(conv.value)},
+                         {"peer_user_id", json_util::id_string(peer.value)}});
+      });
 }
 
 void conversations_list(Api& api, Call& call) {
@@ -822,14 +897,21 @@ void mark_read(Api& api, Call& call) {
   if (!doc) return call.fail(doc.status());
   auto seq = json_util::required_uint(*doc, "seq");
   if (!seq) return call.fail(seq.status());
-  if (Status st = api.engine.mark_read(call.me, *conv, *seq); !st) return call.fail(st);
-  auto cursor = api.store.read_cursor(call.me, *conv);
-  if (!cursor) return call.fail(cursor.status());
-  auto state = api.store.conversation_state(*conv);
-  if (!state) return call.fail(state.status());
-  call.reply(200, {{"conversation_id", json_util::id_string(conv->value)},
-                   {"read_seq", *cursor},
-                   {"unread", state->last_seq > *cursor ? state->last_seq - *cursor : 0}});
+  after_write(
+      api, call,
+      [&engine = api.engine, me = call.me, conv = *conv, seq = *seq] {
+        return engine.mark_read(me, conv, seq);
+      },
+      [me = call.me, conv = *conv](Api& a, Call& done, Status st) {
+        if (!st) return done.fail(st);
+        auto cursor = a.store.read_cursor(me, conv);
+        if (!cursor) return done.fail(cursor.status());
+        auto state = a.store.conversation_state(conv);
+        if (!state) return done.fail(state.status());
+        done.reply(200, {{"conversation_id", json_util::id_string(conv.value)},
+                         {"read_seq", *cursor},
+                         {"unread", state->last_seq > *cursor ? state->last_seq - *cursor : 0}});
+      });
 }
 
 void discover(Api& api, Call& call) { call.reply(200, {{"ws_url", api.options.public_ws_url}}); }
@@ -955,13 +1037,14 @@ void dispatch(Api& api, Call& call) {
 HttpApi::HttpApi(chatcore::Engine& engine, chatcore::Store& store, TokenAuth& auth,
                  const chatcore::Clock& clock, HttpApiOptions options)
     : engine_(engine), store_(store), auth_(auth), clock_(clock), options_(std::move(options)) {
-  if (options_.kdf_threads > 0) kdf_ = std::make_unique<KdfWorker>(options_.kdf_threads);
+  if (options_.kdf_threads > 0) kdf_ = std::make_unique<Worker>(options_.kdf_threads);
+  if (options_.write_thread) writes_ = std::make_unique<Worker>(1);
 }
 
 HttpApi::~HttpApi() = default;
 
 void HttpApi::handle(HttpRequest request, Respond respond) {
-  Api api{engine_, store_, auth_, clock_, options_, kdf_.get()};
+  Api api{engine_, store_, auth_, clock_, options_, kdf_.get(), writes_.get()};
   Call call(std::move(request), std::move(respond));
   try {
     dispatch(api, call);

@@ -56,6 +56,14 @@ struct HttpApiOptions {
   // continues on the owner thread through Engine::post(). 0 runs the hash
   // inline (single-threaded unit tests).
   unsigned kdf_threads = 1;
+  // A thread for the store writes behind signup, login (the token), logout,
+  // profiles, contacts, groups, direct conversations and read marks, with
+  // the reply continuing on the owner thread like the hashing above: a
+  // write may wait for LMDB's writer lock, held by a running checkpoint,
+  // and on the network thread that wait stalled every session. One thread,
+  // so one client's writes keep their order. false writes inline
+  // (single-threaded unit tests).
+  bool write_thread = true;
   // What /api/v1/discover answers: this node's WebSocket URL.
   std::string public_ws_url = "ws://127.0.0.1:8080/ws";
 };
@@ -65,7 +73,7 @@ class HttpApi {
   HttpApi(chatcore::Engine& engine, chatcore::Store& store, TokenAuth& auth,
           const chatcore::Clock& clock, HttpApiOptions options);
 
-  // Joins the password-hashing threads (their replies are posted to the
+  // Joins the hashing and write threads (their replies are posted to the
   // engine, which must still exist: destroy the HttpApi first).
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
@@ -74,7 +82,7 @@ class HttpApi {
   // Handles a request whose path starts with /api/v1/.
   void handle(HttpRequest request, Respond respond);
 
-  class KdfWorker;
+  class Worker;
 
  private:
   chatcore::Engine& engine_;
@@ -82,7 +90,8 @@ class HttpApi {
   TokenAuth& auth_;
   const chatcore::Clock& clock_;
   HttpApiOptions options_;
-  std::unique_ptr<KdfWorker> kdf_;  // null when kdf_threads == 0
+  std::unique_ptr<Worker> kdf_;     // null when kdf_threads == 0
+  std::unique_ptr<Worker> writes_;  // null unless write_thread
 };
 
 }  // namespace chatcored

@@ -196,6 +196,13 @@ struct Engine::Impl {
 #endif
         io.run();
       });
+      writes_work.emplace(writes_io.get_executor());
+      writer = std::thread([this] {
+#ifdef __linux__
+        pthread_setname_np(pthread_self(), "cc-writes");
+#endif
+        writes_io.run();
+      });
     }
   }
 
@@ -204,6 +211,8 @@ struct Engine::Impl {
       flush_sends();  // anything held (hold_sends_until_flush) is written too
       work.reset();   // io.run() returns once the posted drains are done
       storage.join();
+      writes_work.reset();  // likewise: the side writes queued so far still run
+      writer.join();
     }
   }
 
@@ -403,31 +412,39 @@ struct Engine::Impl {
     if (schedule) asio::post(io, [this] { drain_one_batch(); });
   }
 
-  // Small writes that need no reply (device cursors, last seen) go to the
-  // storage thread too, so the owner thread never waits on LMDB's writer
-  // lock or an fsync. Without a storage thread they run at once.
+  // Small writes that need no reply (device cursors, last seen) run on the
+  // WRITE THREAD (cc-writes), in the order deferred. Not on the owner
+  // thread, which must never wait for the Store's writer (LmdbStore: a
+  // running checkpoint holds it), nor on the storage thread, whose commits
+  // every ack waits for. Without a storage thread they run at once.
   void defer_write(std::function<void()> write) {
     if (!options.storage_thread) return write();
-    bool schedule = false;
-    {
-      std::lock_guard lock(mu);
-      side_writes.push_back(std::move(write));
-      if (!drain_scheduled && !options.hold_sends_until_flush) drain_scheduled = schedule = true;
-    }
-    if (schedule) asio::post(io, [this] { drain_one_batch(); });
+    asio::post(writes_io, std::move(write));
+  }
+
+  // A write whose outcome a session waits for: `task()` on the write
+  // thread, then `reply(result)` on the owner thread (through post()).
+  // Without a storage thread both run at once.
+  template <typename Work, typename Reply>
+  void write_then_reply(Work task, Reply reply) {
+    if (!options.storage_thread) return reply(task());
+    asio::post(writes_io, [this, task = std::move(task), reply = std::move(reply)]() mutable {
+      auto result = task();
+      post([reply = std::move(reply), result = std::move(result)]() mutable {
+        reply(std::move(result));
+      });
+    });
   }
 
   // Storage thread (or poll() without one): commits one batch of everything
-  // waiting, runs the deferred side writes, hands the batch back to the
-  // owner thread. Returns false if there was nothing to do.
+  // waiting and hands it back to the owner thread. Returns false if there
+  // was nothing to do.
   bool drain_one_batch() {
     CompletedBatch batch;
-    std::vector<std::function<void()>> side;
     {
       std::lock_guard lock(mu);
       std::size_t n = std::min(waiting.size(), options.max_commit_batch);
-      side.swap(side_writes);
-      if (n == 0 && side.empty()) {
+      if (n == 0) {
         drain_scheduled = false;
         return false;
       }
@@ -437,22 +454,18 @@ struct Engine::Impl {
         waiting.pop_front();
       }
     }
-    bool committed = !batch.sends.empty();
-    if (committed) {
-      std::vector<NewMessage> messages;
-      messages.reserve(batch.sends.size());
-      // Moved, not copied: a body can be 400 KB, and after the commit only
-      // the sender (a plain id, unaffected by the move) is read again.
-      for (auto& p : batch.sends) messages.push_back(std::move(p.message));
-      batch.outcomes = store.commit(messages);
-    }
-    for (auto& write : side) write();
+    std::vector<NewMessage> messages;
+    messages.reserve(batch.sends.size());
+    // Moved, not copied: a body can be 400 KB, and after the commit only
+    // the sender (a plain id, unaffected by the move) is read again.
+    for (auto& p : batch.sends) messages.push_back(std::move(p.message));
+    batch.outcomes = store.commit(messages);
     std::function<void()> wake;
     {
       std::lock_guard lock(mu);
-      if (committed) completed.push_back(std::move(batch));
+      completed.push_back(std::move(batch));
       if (options.storage_thread) {
-        if (!waiting.empty() || !side_writes.empty()) {
+        if (!waiting.empty()) {
           asio::post(io, [this] { drain_one_batch(); });  // drain_scheduled stays true
         } else {
           drain_scheduled = false;
@@ -460,10 +473,8 @@ struct Engine::Impl {
       }
       wake = wakeup;
     }
-    if (committed) {
-      completed_cv.notify_all();
-      if (wake) wake();
-    }
+    completed_cv.notify_all();
+    if (wake) wake();
     return true;
   }
 
@@ -472,7 +483,7 @@ struct Engine::Impl {
     bool schedule = false;
     {
       std::lock_guard lock(mu);
-      if ((!waiting.empty() || !side_writes.empty()) && !drain_scheduled) {
+      if (!waiting.empty() && !drain_scheduled) {
         drain_scheduled = schedule = true;
       }
     }
@@ -723,10 +734,23 @@ struct Engine::Impl {
         return on_presence_query(s, rid, *frame->body_as_PresenceQuery());
       case wire::Body::MarkRead: {
         const auto* m = frame->body_as_MarkRead();
-        ConversationId conv(m->conversation_id());
-        if (Status st = mark_read(s.user, conv, m->seq()); !st) return send_error(s, rid, st);
-        auto cursor = store.read_cursor(s.user, conv);
-        return send_to(s, internal::encode_mark_read_ack(rid, conv, cursor.is_ok() ? *cursor : 0));
+        const ConversationId conv(m->conversation_id());
+        const std::uint64_t seq = m->seq();
+        const SessionId sid = s.id;
+        const UserId user = s.user;
+        // A store write: on the write thread, answered back here.
+        return write_then_reply(
+            [this, user, conv, seq]() -> Result<std::uint64_t> {
+              if (Status st = mark_read(user, conv, seq); !st) return st;
+              auto cursor = store.read_cursor(user, conv);
+              return cursor.is_ok() ? *cursor : 0;
+            },
+            [this, sid, rid, conv](Result<std::uint64_t> cursor) {
+              SessionState* target = find(sid);
+              if (!target) return;  // gone; the read mark is stored anyway
+              if (!cursor.is_ok()) return send_error(*target, rid, cursor.status());
+              send_to(*target, internal::encode_mark_read_ack(rid, conv, *cursor));
+            });
       }
       default:
         return;  // unreachable: is_client_frame() filtered
@@ -778,7 +802,6 @@ struct Engine::Impl {
   std::condition_variable completed_cv;
   std::deque<PendingSend> waiting;
   std::deque<CompletedBatch> completed;
-  std::vector<std::function<void()>> side_writes;
   std::vector<std::function<void()>> posted;  // Engine::post, for the owner thread
   bool drain_scheduled = false;
   std::function<void()> wakeup;
@@ -786,6 +809,11 @@ struct Engine::Impl {
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread storage;
+  // The write thread (see defer_write); declared after everything its
+  // tasks use, and joined in ~Impl before any of it goes.
+  asio::io_context writes_io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> writes_work;
+  std::thread writer;
 };
 
 // ---- public façade ---------------------------------------------------------------------

@@ -9,11 +9,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <concepts>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -226,10 +228,19 @@ chatcore::EngineOptions engine_options(double per_second = 50.0, double burst = 
 
 HttpApiOptions api_options() {
   HttpApiOptions o;  // the default body cap, which the tests rely on
-  // Hash inline: these tests are single-threaded and expect an answer from
-  // handle() or poll(); the threaded path runs in the daemon's integration tests.
+  // Hash and write inline: most tests here are single-threaded and expect
+  // an answer from handle() or poll(). threaded_api_options() below, and the
+  // daemon's integration tests, run the threaded path.
   o.kdf_threads = 0;
+  o.write_thread = false;
   o.public_ws_url = kWsUrl;
+  return o;
+}
+
+HttpApiOptions threaded_api_options() {
+  HttpApiOptions o = api_options();
+  o.kdf_threads = 1;
+  o.write_thread = true;
   return o;
 }
 
@@ -241,10 +252,11 @@ struct Account {
 
 class Fixture {
  public:
-  explicit Fixture(chatcore::EngineOptions options = engine_options())
+  explicit Fixture(chatcore::EngineOptions options = engine_options(),
+                   HttpApiOptions http = api_options())
       : auth(store, clock, kTtlMs),
         engine(options, store, auth, clock),
-        api(engine, store, auth, clock, api_options()) {}
+        api(engine, store, auth, clock, std::move(http)) {}
   ~Fixture() { engine.shutdown(); }
 
   // One request; polls the engine once if the answer is not immediate (a
@@ -253,7 +265,13 @@ class Fixture {
   Reply request(HttpRequest req) {
     auto replies = std::make_shared<std::vector<HttpResponse>>();
     api.handle(std::move(req), [replies](HttpResponse r) { replies->push_back(std::move(r)); });
-    if (replies->empty()) engine.poll();
+    // A threaded answer (hashing, a store write) comes back through
+    // Engine::post(): poll until it has. The bound is generous; this waits
+    // for a thread on a shared machine, it times nothing.
+    for (int i = 0; replies->empty() && i < 20000; ++i) {
+      engine.poll();
+      if (replies->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     engine.poll();
     REQUIRE(replies->size() == 1);
     Reply out;
@@ -1351,4 +1369,57 @@ TEST_CASE("sends after engine shutdown are 503 unavailable") {
   Reply r = f.send(a, conv, "too late", 1);
   CHECK(r.status == 503);
   CHECK(r.code() == "unavailable");
+}
+
+TEST_CASE("threaded: every write endpoint answers from the write thread through the owner thread") {
+  // The daemon's configuration: hashing and store writes off the owner
+  // thread, each answer posted back to it (Engine::post) and sent there.
+  Fixture f(engine_options(), threaded_api_options());
+  Account a = f.account("alice", "Alice");  // signup and login: hash, then write
+  Account b = f.account("bob");
+
+  // A client's writes land in the order it sent them.
+  for (const char* about : {"first", "second", "third"}) {
+    Reply r = f.call("PATCH", "/api/v1/users/me", Json{{"about", about}}, a.token);
+    REQUIRE(r.status == 200);
+    CHECK(r.json["about"] == about);
+  }
+  CHECK(f.call("GET", "/api/v1/users/me", "", a.token).json["about"] == "third");
+  CHECK(f.call("PATCH", "/api/v1/users/me", Json{{"about", std::string(1025, 'x')}}, a.token)
+            .status == 400);  // refused before any thread is involved
+
+  Reply added = f.call("POST", "/api/v1/contacts", Json{{"user_id", b.id}}, a.token);
+  REQUIRE(added.status == 201);
+  CHECK(added.json["user_id"] == b.id);
+  Reply dup = f.call("POST", "/api/v1/contacts", Json{{"user_id", b.id}}, a.token);
+  CHECK(dup.status == 409);  // an error found on the write thread
+  CHECK(f.call("DELETE", "/api/v1/contacts/" + b.id, "", a.token).status == 204);
+
+  Reply direct = f.call("POST", "/api/v1/conversations/direct", Json{{"user_id", b.id}}, a.token);
+  REQUIRE(direct.status == 200);
+  std::string ab = direct.json["conversation_id"];
+  for (unsigned i = 1; i <= 3; ++i)
+    REQUIRE(f.send(a, ab, "m" + std::to_string(i), i).status == 201);
+  Reply read = f.call("POST", "/api/v1/conversations/" + ab + "/read", Json{{"seq", 2}}, b.token);
+  REQUIRE(read.status == 200);
+  CHECK(read.json["read_seq"] == 2);
+  CHECK(read.json["unread"] == 1);
+
+  Reply group = f.call("POST", "/api/v1/groups", Json{{"name", "Team"}}, a.token);
+  REQUIRE(group.status == 201);
+  std::string gid = group.json["group_id"];
+  CHECK(f.call("POST", "/api/v1/groups/" + gid + "/members", Json{{"user_id", b.id}}, a.token)
+            .status == 201);
+  CHECK(f.call("POST", "/api/v1/groups/" + gid + "/members", Json{{"user_id", a.id}}, b.token)
+            .status == 403);  // bob is a plain member
+  CHECK(f.call("DELETE", "/api/v1/groups/" + gid + "/members/" + b.id, "", a.token).status == 204);
+  CHECK(f.call("GET", "/api/v1/groups/" + gid, "", b.token).status == 403);
+
+  Reply taken = f.call("POST", "/api/v1/users",
+                       Json{{"name", "alice"}, {"password", "correct horse"}}.dump());
+  CHECK(taken.status == 409);
+  CHECK(taken.code() == "already_exists");
+
+  CHECK(f.call("DELETE", "/api/v1/sessions", "", a.token).status == 204);
+  CHECK(f.call("GET", "/api/v1/users/me", "", a.token).status == 401);
 }

@@ -10,7 +10,8 @@
 // THREADING (docs/architecture.md has the whole picture)
 //  * The engine has one OWNER THREAD (the "network thread": the thread that
 //    constructed it, e.g. the lws service loop). Every public method except
-//    those marked "any thread" must be called on it. Sessions, the
+//    those marked "any thread" must be called on it (the group changes and
+//    mark_read are: they touch only the Store). Sessions, the
 //    Notifier and completion callbacks are called only on it.
 //  * Commits run on the engine's STORAGE THREAD (an asio::io_context with
 //    one thread), which drains every pending send into one batch and calls
@@ -173,6 +174,10 @@ class Engine {
   // Groups with the membership rules: the creator owns the group; only the
   // owner/admins add members; the owner/admins remove members and anyone may
   // remove themselves; the owner cannot leave (kFailedPrecondition).
+  // ANY THREAD, like mark_read below: these three read and write only the
+  // Store, and a Store write may wait for the store's own work (LmdbStore:
+  // a checkpoint's flush), so call them off the owner thread where its
+  // latency matters (chatcored's HTTP API runs them on its write thread).
   Result<GroupId> create_group(UserId creator, std::string_view name,
                                std::span<const UserId> members);
   Status add_member(UserId actor, GroupId group, UserId user);
@@ -186,7 +191,8 @@ class Engine {
 
   // Presence of any user (online from live sessions, last seen from the store).
   PresenceInfo presence_of(UserId user);
-  // Records that `user` read `conv` up to `seq` (a member only).
+  // Records that `user` read `conv` up to `seq` (a member only). ANY THREAD
+  // (the Store only; see create_group).
   Status mark_read(UserId user, ConversationId conv, std::uint64_t seq);
 
   // Closes (CloseCode::kUnauthenticated, clean) every session opened with

@@ -3,7 +3,8 @@ member, several devices per user, idempotent resends, history paging after
 a restart, and refusals that keep the connection open."""
 
 from chatclient import (direct_conversation, encode_heartbeat, encode_history,
-                        encode_sync, group_conversation, new_client_msg_id)
+                        encode_mark_read, encode_sync, group_conversation,
+                        new_client_msg_id)
 
 
 def history(client, conv, **kwargs):
@@ -181,3 +182,31 @@ def test_non_member_is_refused_and_stays_connected(daemon):
     assert m.request(encode_heartbeat, reply="HeartbeatAck").server_time_ms > 0
     rid = m.send_message("hi alice", peer_user_id=alice.user_id)
     assert m.expect(("Ack", "Error"), request_id=rid).type == "Ack"
+
+
+def test_mark_read_is_acked_over_websocket_and_counts_unread(daemon):
+    # MarkRead is a store write: the daemon runs it on its write thread and
+    # answers on the network thread; the ack carries the stored cursor.
+    alice, bob, carol = daemon.user(), daemon.user(), daemon.user()
+    a = daemon.connect(alice, "a-phone")
+    b = daemon.connect(bob, "b-phone")
+    conv = direct_conversation(alice.user_id, bob.user_id)
+    for i in range(3):
+        rid = a.send_message(f"m{i}", peer_user_id=bob.user_id)
+        assert a.expect("Ack", request_id=rid).seq == i + 1
+
+    ack = b.request(encode_mark_read, conv, 2, reply=("MarkReadAck", "Error"))
+    assert ack.type == "MarkReadAck", ack
+    assert (ack.conversation_id, ack.seq) == (conv, 2)
+    # Never backwards, and clamped to the conversation's last seq.
+    assert b.request(encode_mark_read, conv, 1, reply="MarkReadAck").seq == 2
+    assert b.request(encode_mark_read, conv, 99, reply="MarkReadAck").seq == 3
+    # A stranger's mark is refused with an error, and the connection stays.
+    c = daemon.connect(carol, "c-phone")
+    err = c.request(encode_mark_read, conv, 1, reply=("MarkReadAck", "Error"))
+    assert err.type == "Error" and err.name == "permission_denied", err
+    assert c.request(encode_heartbeat, reply="HeartbeatAck").type == "HeartbeatAck"
+    # The HTTP view agrees.
+    status, doc = daemon.api.call("GET", "/api/v1/conversations", token=bob.token)
+    assert status == 200, doc
+    assert [x["unread"] for x in doc["conversations"] if x["conversation_id"] == str(conv)] == [0]
