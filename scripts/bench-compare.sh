@@ -24,8 +24,8 @@ orig_args="$*"
 # meta.json: a rerun from docs/benchmarks.md must use the same schedules.
 env_args=""
 for v in BENCH_GROUPS CC_GROUP_RATES CC_RATES DRAIN_SECONDS EJ_GROUP_RATES EJ_RATES GROUP_SIZE \
-  IDLE_COUNTS PAIRS_USERS STEP_SECONDS STOP_AFTER STRACE_RATE STRACE_RATE_EJ TSUNG_RATES \
-  TSUNG_USERS; do
+  HTTP_WRITES IDLE_COUNTS PAIRS_USERS STEP_SECONDS STOP_AFTER STRACE_RATE STRACE_RATE_EJ \
+  TSUNG_RATES TSUNG_USERS; do
   if [[ -n ${!v:-} ]]; then env_args+="$v=${!v} "; fi
 done
 rounds=2
@@ -311,6 +311,15 @@ if [[ $half -gt 0 ]]; then
     bench "r$r-chatcore-sync-half" --target chatcore --port "$server_port" --scenario one2one \
       --users "$pairs_users" --rates "$half" --step-seconds 10 --drain-seconds "$drain" \
       --no-stop --server-pid "$server_pid" --max-seconds 600 --source-ips 32
+    stop_server
+    # The same with writes other than messages beside it: one account edits
+    # its profile over HTTP ${HTTP_WRITES:-5} times a second (LMDB writes, which a
+    # checkpoint's transaction holds up).
+    start_chatcored sync
+    bench "r$r-chatcore-sync-halfwrites" --target chatcore --port "$server_port" \
+      --scenario one2one --users "$pairs_users" --rates "$half" --step-seconds 10 \
+      --drain-seconds "$drain" --no-stop --server-pid "$server_pid" --max-seconds 600 \
+      --source-ips 32 --http-writes-per-second "${HTTP_WRITES:-5}"
     stop_server
   done
 fi

@@ -17,6 +17,11 @@ HttpJson::~HttpJson() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 HttpReply HttpJson::post(const std::string& path, const nlohmann::json& body,
                          const std::string& bearer_token) {
+  return send("POST", path, body, bearer_token);
+}
+
+HttpReply HttpJson::send(const std::string& method, const std::string& path,
+                         const nlohmann::json& body, const std::string& bearer_token) {
   CURL* c = static_cast<CURL*>(curl_);
   HttpReply reply;
   const std::string url = base_ + path;
@@ -31,6 +36,7 @@ HttpReply HttpJson::post(const std::string& path, const nlohmann::json& body,
   curl_easy_reset(c);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_POST, 1L);
+  if (method != "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.c_str());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);

@@ -24,6 +24,9 @@ class HttpJson {
 
   HttpReply post(const std::string& path, const nlohmann::json& body,
                  const std::string& bearer_token = {});
+  // Any method with a JSON body ("PATCH", "PUT", "POST").
+  HttpReply send(const std::string& method, const std::string& path, const nlohmann::json& body,
+                 const std::string& bearer_token = {});
 
  private:
   std::string base_;

@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "chatcore_client.hpp"
+#include "http_writer.hpp"
 #include "runner.hpp"
 #include "xmpp_client.hpp"
 
@@ -86,6 +87,10 @@ int main(int argc, char** argv) {
   app.add_flag("--xmpp-no-stream-management", xmpp_no_sm,
                "XMPP without XEP-0198: no server acks (a message counts as acked once written; "
                "delivery figures only), as Tsung's client (the cross-check)");
+  double http_writes = 0;
+  app.add_option("--http-writes-per-second", http_writes,
+                 "chatcore: meanwhile, one account edits its profile over HTTP at this rate "
+                 "(a side load of non-message writes; reported as side_load)");
   app.add_option("--max-seconds", max_seconds, "hard bound on the whole run (SIGALRM)");
   app.add_flag("--check", check, "exit 1 unless every step was error-free and fully delivered");
   CLI11_PARSE(app, argc, argv);
@@ -119,8 +124,22 @@ int main(int argc, char** argv) {
     opt.direct_echo = false;  // no carbons: the peer's copy only
   }
 
+  std::unique_ptr<HttpWriter> writer;
+  if (http_writes > 0) {
+    if (target != "chatcore" || scenario == "idle") {
+      std::fprintf(stderr,
+                   "chatcore-bench: --http-writes-per-second needs --target chatcore "
+                   "and a stepped scenario\n");
+      return 2;
+    }
+    writer = std::make_unique<HttpWriter>(
+        fmt::format("http://{}:{}", host, port != 0 ? port : 8080), password, nonce, http_writes);
+    opt.side_load = writer.get();
+  }
+
   nlohmann::json result;
   try {
+    if (writer) writer->prepare();
     Runner runner(*adapter, opt);
     if (scenario == "one2one") {
       result = runner.run_one2one();
@@ -146,12 +165,29 @@ int main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   result["command"] = command;
   const std::string text = result.dump(2);
+  if (result.contains("side_load")) {
+    const auto& w = result["side_load"];
+    const auto& l = w["latency"];
+    std::fprintf(
+        stderr,
+        "side load   %s at %.0f/s: %llu writes, %llu errors | p50 %.2f p99 %.2f max %.2f ms\n",
+        w.value("kind", "").c_str(), w.value("rate", 0.0),
+        static_cast<unsigned long long>(w.value("writes", 0ULL)),
+        static_cast<unsigned long long>(w.value("errors", 0ULL)), l.value("p50_us", 0.0) / 1000,
+        l.value("p99_us", 0.0) / 1000, l.value("max_us", 0.0) / 1000);
+  }
   if (json_path.empty()) {
     std::cout << text << "\n";
   } else {
     std::ofstream(json_path) << text << "\n";
   }
   curl_global_cleanup();
+  if (check && result.contains("side_load") &&
+      (result["side_load"].value("errors", 1ULL) != 0 ||
+       result["side_load"].value("writes", 0ULL) == 0)) {
+    std::fprintf(stderr, "chatcore-bench: --check: the HTTP side load failed or did nothing\n");
+    return 1;
+  }
   if (check && !result["summary"].value("clean", false)) {
     std::fprintf(stderr, "chatcore-bench: --check: errors or undelivered messages (see JSON)\n");
     return 1;

@@ -189,6 +189,7 @@ def main():
     cci = runs.get(("chatcore", "sync", "idle"), [])
     eji = runs.get(("ejabberd", "sync", "idle"), [])
     half = runs.get(("chatcore", "sync", "half"), [])
+    halfw = runs.get(("chatcore", "sync", "halfwrites"), [])
 
     cc_max = med([max_rate(d) for d in cc])
     cn_max = med([max_rate(d) for d in cn])
@@ -350,6 +351,22 @@ def main():
                  f"{len(half_steps)} runs): ack p50 {fmt(h_ack50, 2)} ms, p99 "
                  f"{fmt(h_ack99, 2)} ms; delivery p50 {fmt(h_d50, 2)} ms, p99 "
                  f"{fmt(h_d99, 2)} ms.")
+        L.append("")
+    hw_steps = [d["steps"][0] for d in halfw if d.get("steps")]
+    if hw_steps:
+        side = [d.get("side_load", {}) for d in halfw]
+        w_rate = med([x.get("rate") for x in side])
+        w_p50 = med([x.get("latency", {}).get("p50_us", 0) / 1000 for x in side if x])
+        w_p99 = med([x.get("latency", {}).get("p99_us", 0) / 1000 for x in side if x])
+        w_err = sum(x.get("errors", 0) for x in side)
+        L.append(f"The same load with writes other than messages beside it (one account editing "
+                 f"its profile, `PATCH /api/v1/users/me`, {fmt(w_rate)} times a second; "
+                 f"{len(hw_steps)} runs): ack p50 "
+                 f"{fmt(med([lat(s, 'ack_latency', 'p50') for s in hw_steps]), 2)} ms, p99 "
+                 f"{fmt(med([lat(s, 'ack_latency', 'p99') for s in hw_steps]), 2)} ms; delivery "
+                 f"p99 {fmt(med([lat(s, 'delivery_latency', 'p99') for s in hw_steps]), 2)} ms; "
+                 f"the profile edits themselves p50 {fmt(w_p50, 2)} ms, p99 {fmt(w_p99, 2)} ms, "
+                 f"{w_err} errors.")
         L.append("")
     L.append(f"### Group fan-out ({len((ccg or ejg or [{}])[0:1]) and (ccg or ejg)[0].get('groups', 2)} "
              f"groups of {g_size} online members; rates are messages/s, each delivered to "

@@ -382,6 +382,7 @@ nlohmann::json Runner::run_steps(const std::string& scenario,
   }
   summary["clean"] = clean;
   out["summary"] = summary;
+  if (opt_.side_load != nullptr) out["side_load"] = opt_.side_load->stop();
   return out;
 }
 
@@ -447,6 +448,7 @@ nlohmann::json Runner::common_json(const std::string& scenario) const {
 void Runner::announce_ready() {
   if (!opt_.ready_file.empty()) std::ofstream(opt_.ready_file) << ::getpid() << "\n";
   if (opt_.start_delay_seconds > 0) run_until([] { return false; }, opt_.start_delay_seconds);
+  if (opt_.side_load != nullptr) opt_.side_load->start();
 }
 
 // ---- scenarios ------------------------------------------------------------------------

@@ -33,6 +33,16 @@
 
 namespace chatcore_bench {
 
+// Load that runs beside the measured steps, on its own thread (e.g.
+// HttpWriter): started once every connection is up, stopped when the last
+// step has drained; its report goes into the result as "side_load".
+class SideLoad {
+ public:
+  virtual ~SideLoad() = default;
+  virtual void start() = 0;
+  virtual nlohmann::json stop() = 0;
+};
+
 struct RunOptions {
   // one2one
   std::size_t users = 200;  // online users, in pairs (u0<->u1, u2<->u3, ...)
@@ -66,6 +76,7 @@ struct RunOptions {
   double start_delay_seconds = 0;
   // chatcore sends every 1:1 message to the sender's own devices too
   bool direct_echo = true;
+  SideLoad* side_load = nullptr;  // not owned; null: none
 };
 
 class Runner final : public Events {

@@ -47,7 +47,7 @@ done
 common=(--target chatcore --port "$port" --check --max-seconds 120 --json "$work/result.json")
 case "$scenario" in
   one2one) "$bench" "${common[@]}" --scenario one2one --users 4 --rates 20,50 --no-stop \
-             --step-seconds 1 --drain-seconds 5 ;;
+             --step-seconds 1 --drain-seconds 5 --http-writes-per-second 10 ;;
   group)   "$bench" "${common[@]}" --scenario group --groups 1 --group-size 5 --rates 10 \
              --step-seconds 1 --drain-seconds 5 ;;
   idle)    "$bench" "${common[@]}" --scenario idle --idle-users 2 --idle-counts 5,10 \
