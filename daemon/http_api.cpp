@@ -19,12 +19,15 @@
 //    never a crashed daemon.
 #include "http_api.hpp"
 
+#include <pthread.h>
+
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -320,7 +323,15 @@ Result<UserId> user_field(const Json& doc, std::string_view key) {
 // wait for LMDB's writer lock while a checkpoint holds it).
 class HttpApi::Worker {
  public:
-  explicit Worker(unsigned threads) : pool_(threads) {}
+  // `name` (Linux thread name, at most 15 characters) is given to a
+  // one-thread worker, for `top -H` and perf.
+  Worker(unsigned threads, const char* name) : pool_(threads) {
+#ifdef __linux__
+    if (threads == 1) asio::post(pool_, [name] { pthread_setname_np(pthread_self(), name); });
+#else
+    (void)name;
+#endif
+  }
   ~Worker() { pool_.join(); }
   template <typename F>
   void post(F&& f) {
@@ -345,12 +356,21 @@ void off_thread(HttpApi::Worker* worker, Api& api, Call& call, Work work, Finish
   }
   worker->post(
       [api, respond = call.take(), work = std::move(work), finish = std::move(finish)]() mutable {
-        auto result = work();
+        // An exception must not escape into the pool (std::terminate): it
+        // becomes a 500, as in HttpApi::handle.
+        std::optional<decltype(work())> result;
+        std::string failure;
+        try {
+          result.emplace(work());
+        } catch (const std::exception& e) {
+          failure = e.what();
+        }
         api.engine.post([api, respond = std::move(respond), result = std::move(result),
-                         finish = std::move(finish)]() mutable {
+                         failure = std::move(failure), finish = std::move(finish)]() mutable {
           Call later(HttpRequest{}, std::move(respond));
           try {
-            finish(api, later, std::move(result));
+            if (!result) throw std::runtime_error(failure);
+            finish(api, later, std::move(*result));
           } catch (const std::exception& e) {
             if (!later.responded)
               later.fail(Status::internal(std::string("unexpected error: ") + e.what()));
@@ -1037,8 +1057,9 @@ void dispatch(Api& api, Call& call) {
 HttpApi::HttpApi(chatcore::Engine& engine, chatcore::Store& store, TokenAuth& auth,
                  const chatcore::Clock& clock, HttpApiOptions options)
     : engine_(engine), store_(store), auth_(auth), clock_(clock), options_(std::move(options)) {
-  if (options_.kdf_threads > 0) kdf_ = std::make_unique<Worker>(options_.kdf_threads);
-  if (options_.write_thread) writes_ = std::make_unique<Worker>(1);
+  if (options_.kdf_threads > 0)
+    kdf_ = std::make_unique<Worker>(options_.kdf_threads, "cc-http-kdf");
+  if (options_.write_thread) writes_ = std::make_unique<Worker>(1, "cc-http-writes");
 }
 
 HttpApi::~HttpApi() = default;

@@ -10,7 +10,11 @@
 // credential_key it reports is the token's hash, so revocation can close
 // the sessions opened with that token (Engine::revoke_credential).
 //
-// Threading: owner thread (it calls the Store, which is thread-safe).
+// Threading: any thread; it keeps no state of its own and calls the Store,
+// which is thread-safe. chatcored calls issue() and revoke() on its HTTP
+// write thread, authenticate() on the owner thread (a Hello, each HTTP
+// request): there, a token found expired is also deleted, a store write on
+// the owner thread, rare enough (once per expired token) to leave there.
 #pragma once
 
 #include <cstdint>

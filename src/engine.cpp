@@ -48,6 +48,7 @@ constexpr std::uint32_t kDefaultPage = 50;
 constexpr std::size_t kMaxDeviceIdBytes = 64;
 constexpr std::size_t kMaxGroupNameBytes = 128;
 constexpr std::size_t kMaxPresenceQueryUsers = 200;
+constexpr std::uint16_t kMaxWritesInFlight = 16;  // per session: read marks not yet stored
 
 using SendCallback = std::function<void(Result<SendResult>)>;
 
@@ -133,6 +134,7 @@ struct Engine::Impl {
     std::uint64_t delivered = 0;  // highest inbox seq sent to this session
     bool authenticated = false;
     bool closing = false;
+    std::uint16_t writes_in_flight = 0;  // read marks on the write thread
     CredentialFingerprint credential{};  // of Identity::credential_key
     std::string device_id;
   };
@@ -419,7 +421,15 @@ struct Engine::Impl {
   // every ack waits for. Without a storage thread they run at once.
   void defer_write(std::function<void()> write) {
     if (!options.storage_thread) return write();
-    asio::post(writes_io, std::move(write));
+    asio::post(writes_io, [write = std::move(write)] {
+      // An exception out of a handler would end the write thread's run()
+      // and with it every later write. These writes are refreshed by the
+      // next Hello, Sync or disconnect, so a failed one is dropped.
+      try {
+        write();
+      } catch (const std::exception&) {
+      }
+    });
   }
 
   // A write whose outcome a session waits for: `task()` on the write
@@ -429,8 +439,14 @@ struct Engine::Impl {
   void write_then_reply(Work task, Reply reply) {
     if (!options.storage_thread) return reply(task());
     asio::post(writes_io, [this, task = std::move(task), reply = std::move(reply)]() mutable {
-      auto result = task();
-      post([reply = std::move(reply), result = std::move(result)]() mutable {
+      using R = decltype(task());
+      std::optional<R> result;
+      try {
+        result.emplace(task());
+      } catch (const std::exception& e) {  // see defer_write; this one is answered
+        result.emplace(Status::internal(std::string("unexpected error: ") + e.what()));
+      }
+      post([reply = std::move(reply), result = std::move(*result)]() mutable {
         reply(std::move(result));
       });
     });
@@ -738,7 +754,14 @@ struct Engine::Impl {
         const std::uint64_t seq = m->seq();
         const SessionId sid = s.id;
         const UserId user = s.user;
-        // A store write: on the write thread, answered back here.
+        // A store write: on the write thread, answered back here. Bounded
+        // per session, so that a client cannot queue writes without limit.
+        if (s.writes_in_flight >= kMaxWritesInFlight) {
+          return send_error(s, rid,
+                            Status::rate_limited("too many read marks waiting to be stored; "
+                                                 "wait for their MarkReadAcks"));
+        }
+        ++s.writes_in_flight;
         return write_then_reply(
             [this, user, conv, seq]() -> Result<std::uint64_t> {
               if (Status st = mark_read(user, conv, seq); !st) return st;
@@ -748,6 +771,7 @@ struct Engine::Impl {
             [this, sid, rid, conv](Result<std::uint64_t> cursor) {
               SessionState* target = find(sid);
               if (!target) return;  // gone; the read mark is stored anyway
+              --target->writes_in_flight;
               if (!cursor.is_ok()) return send_error(*target, rid, cursor.status());
               send_to(*target, internal::encode_mark_read_ack(rid, conv, *cursor));
             });

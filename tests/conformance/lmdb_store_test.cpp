@@ -755,15 +755,18 @@ TEST_CASE("LmdbStore: a checkpoint lets waiting direct writes in, and still appl
   MessageMaker make;
   std::vector<UserId> users;
   for (int i = 0; i < 20; ++i) users.push_back(add_user(fx.store(), "u" + std::to_string(i)));
-  // A backlog that takes a checkpoint long enough (tens of ms even on a
-  // fast machine) for the writer below to find it running: 4,000 batches.
+  // A backlog that takes a checkpoint long enough (~100 ms here, tens of ms
+  // on a much faster machine) for the writer below to find it running:
+  // 4,000 batches of 10 messages, one to each of the 10 conversations.
   std::vector<ConversationId> convs;
   for (int p = 0; p < 10; ++p)
     convs.push_back(ConversationId::direct(users[2 * p], users[2 * p + 1]));
   for (int i = 0; i < 4000; ++i) {
-    const int p = i % 10;
-    commit_one(fx.store(),
-               make(convs[p], users[2 * p + (i / 10) % 2], {users[2 * p], users[2 * p + 1]}));
+    std::vector<NewMessage> batch;
+    for (int p = 0; p < 10; ++p) {
+      batch.push_back(make(convs[p], users[2 * p + i % 2], {users[2 * p], users[2 * p + 1]}));
+    }
+    for (const auto& o : fx.store().commit(batch)) CC_REQUIRE_OK(o.status);
   }
   REQUIRE(fx.lmdb().journal_stats().unapplied_batches == 4000);
 
@@ -784,14 +787,20 @@ TEST_CASE("LmdbStore: a checkpoint lets waiting direct writes in, and still appl
     }
   });
   while (writes.load() == 0) std::this_thread::yield();  // the writer is looping
+  const int writes_before = writes.load();
+  const auto began = std::chrono::steady_clock::now();
   Status synced = fx.lmdb().sync();
+  const auto took = std::chrono::steady_clock::now() - began;
+  const int writes_during = writes.load() - writes_before;
   checkpoint_done = true;
   writer.join();
   CC_REQUIRE_OK(synced);
   CC_REQUIRE_OK(writer_status);
   const auto stats = fx.lmdb().journal_stats();
-  MESSAGE("checkpoint slices committed early for the writer: "
-          << stats.checkpoint_yields << ", direct writes: " << writes.load());
+  MESSAGE("checkpoint of 4,000 batches of 10: "
+          << std::chrono::duration<double, std::milli>(took).count() << " ms, "
+          << stats.checkpoint_yields << " slices committed early, " << writes_during
+          << " direct writes meanwhile");
   CHECK(stats.checkpoint_yields >= 1);
   CHECK(stats.unapplied_batches == 0);
   CHECK(stats.applied_lsn == stats.last_lsn);
@@ -801,9 +810,9 @@ TEST_CASE("LmdbStore: a checkpoint lets waiting direct writes in, and still appl
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
     for (int p = 0; p < 10; ++p) {
-      CHECK(seqs_of(page(fx.store(), convs[p], std::nullopt, std::uint64_t{0}, 1000)) ==
-            range(1, 400));
-      CHECK(*fx.store().inbox_head(users[2 * p]) == 400);
+      CHECK(seqs_of(page(fx.store(), convs[p], std::nullopt, std::uint64_t{0}, 5000)) ==
+            range(1, 4000));
+      CHECK(*fx.store().inbox_head(users[2 * p]) == 4000);
     }
     CHECK(*fx.store().read_cursor(users[0], convs[0]) == last_cursor);
     fx.reopen();

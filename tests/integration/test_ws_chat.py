@@ -210,3 +210,34 @@ def test_mark_read_is_acked_over_websocket_and_counts_unread(daemon):
     status, doc = daemon.api.call("GET", "/api/v1/conversations", token=bob.token)
     assert status == 200, doc
     assert [x["unread"] for x in doc["conversations"] if x["conversation_id"] == str(conv)] == [0]
+
+
+def test_a_burst_of_read_marks_gets_one_answer_each_and_the_last_cursor(daemon):
+    # Read marks are stored on the daemon's write thread, at most 16 per
+    # session at a time; beyond that one is refused with rate_limited rather
+    # than queued without bound. Whether any is refused depends on timing:
+    # what is checked is that each gets exactly one answer of either kind,
+    # the connection stays, and the cursor ends where the accepted marks say.
+    alice, bob = daemon.user(), daemon.user()
+    a = daemon.connect(alice, "a-phone")
+    b = daemon.connect(bob, "b-phone")
+    conv = direct_conversation(alice.user_id, bob.user_id)
+    for i in range(100):
+        rid = a.send_message(f"m{i}", peer_user_id=bob.user_id)
+    assert a.expect("Ack", request_id=rid).seq == 100
+    rids = []
+    for seq in range(1, 101):
+        rid = b.rid()
+        b.send_raw(encode_mark_read(rid, conv, seq))
+        rids.append((rid, seq))
+    best = 0
+    for rid, seq in rids:
+        reply = b.expect(("MarkReadAck", "Error"), request_id=rid)
+        if reply.type == "Error":
+            assert reply.name == "rate_limited", reply
+        else:
+            assert reply.seq >= seq  # never backwards; may include later marks
+            best = max(best, reply.seq)
+    assert best >= 1
+    # Still connected, and a last mark lands.
+    assert b.request(encode_mark_read, conv, 100, reply="MarkReadAck").seq == 100
