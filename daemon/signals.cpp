@@ -1,5 +1,7 @@
 #include "signals.hpp"
 
+#include <pthread.h>
+
 #include <csignal>
 
 namespace chatcored {
@@ -20,6 +22,9 @@ SignalWatcher::SignalWatcher(std::function<void(int)> on_signal)
   sigset_t set = stop_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   thread_ = std::thread([this] {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "cc-signals");
+#endif
     sigset_t wait_set = stop_signals();
     for (;;) {
       int sig = 0;
