@@ -66,8 +66,9 @@
 // internal mutex; LMDB allows one writer per environment anyway. A running
 // checkpoint holds that writer for as long as it applies (a quarter of a
 // second at 27,500 messages/s), so it lets a waiting write in: after
-// at least 2 ms of work it commits at the next batch boundary and goes on
-// afterwards (JournalStats::checkpoint_yields). A direct write (token,
+// at least 2 ms of work it commits at the next batch boundary, and takes
+// the writer back, ahead of writes that came later, once the waiting ones
+// are in (JournalStats::checkpoint_yields). A direct write (token,
 // profile, group, cursor) therefore waits for one such commit's flush, not
 // for the whole checkpoint; still, avoid calling one from a thread whose
 // latency matters.
