@@ -19,8 +19,14 @@
 //    queued back to the owner thread; the engine then calls the wakeup
 //    function (set_wakeup) FROM THE STORAGE THREAD, and the transport must
 //    soon call poll() on the owner thread (chatcored: lws_cancel_service).
+//  * Other Store writes (device cursors, last seen, WebSocket read marks)
+//    run on the engine's WRITE THREAD (cc-writes), one at a time in order;
+//    a read mark's MarkReadAck is then sent from the owner thread. Neither
+//    the owner thread nor the storage thread ever waits for such a write
+//    (LmdbStore: it may wait for a checkpoint).
 //  * With EngineOptions::storage_thread = false there is no storage thread:
-//    pending sends are committed, as one batch, inside poll(). Useful for
+//    pending sends are committed, as one batch, inside poll(), and the other
+//    writes run at once, on the owner thread. Useful for
 //    single-threaded embedding and deterministic tests.
 //  * Store reads (history, sync catch-up, membership) happen on the owner
 //    thread; the Store must allow that concurrently with commit().
@@ -69,9 +75,8 @@ struct EngineOptions {
   std::size_t max_commit_batch = 256;
   // See THREADING above.
   bool storage_thread = true;
-  // With a storage thread: accepted sends (and deferred small writes:
-  // device cursors, last seen) wait until the owner thread calls
-  // flush_sends(), instead of waking the storage thread one by one. A
+  // With a storage thread: accepted sends wait until the owner thread
+  // calls flush_sends(), instead of waking the storage thread one by one. A
   // transport that serves many connections in one event-loop pass calls it
   // when the pass ends, so the sends of one pass form one commit batch
   // (one fsync) and wake the storage thread once. Without it, on a busy
@@ -125,7 +130,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // ANY THREAD (set once, before traffic): called from the storage thread
-  // whenever completions wait for poll(). Must be cheap and thread-safe.
+  // whenever completions wait for poll(), and from whichever thread calls
+  // post() (the write thread, a host's worker threads). Must be cheap and
+  // thread-safe.
   void set_wakeup(std::function<void()> wakeup);
 
   // ANY THREAD: runs `task` on the owner thread, inside the next poll(), and
