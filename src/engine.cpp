@@ -44,6 +44,19 @@ namespace chatcore {
 
 namespace {
 
+// A thread that runs `io` until it has no more work, named (at most 15
+// characters) for `top -H` and perf.
+std::thread run_in_thread(asio::io_context& io, const char* name) {
+  return std::thread([&io, name] {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), name);
+#else
+    (void)name;
+#endif
+    io.run();
+  });
+}
+
 constexpr std::uint32_t kDefaultPage = 50;
 constexpr std::size_t kMaxDeviceIdBytes = 64;
 constexpr std::size_t kMaxGroupNameBytes = 128;
@@ -191,20 +204,9 @@ struct Engine::Impl {
     if (options.max_commit_batch == 0) options.max_commit_batch = 1;
     if (options.storage_thread) {
       work.emplace(io.get_executor());
-      storage = std::thread([this] {
-      // Named for `top -H` and perf: the thread that commits batches.
-#ifdef __linux__
-        pthread_setname_np(pthread_self(), "cc-storage");
-#endif
-        io.run();
-      });
+      storage = run_in_thread(io, "cc-storage");  // commits batches
       writes_work.emplace(writes_io.get_executor());
-      writer = std::thread([this] {
-#ifdef __linux__
-        pthread_setname_np(pthread_self(), "cc-writes");
-#endif
-        writes_io.run();
-      });
+      writer = run_in_thread(writes_io, "cc-writes");  // other writes (defer_write)
     }
   }
 
