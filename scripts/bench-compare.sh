@@ -306,21 +306,20 @@ print(int(statistics.median(m) / 2) if m and statistics.median(m) > 0 else 0)
 PY
 )
 if [[ $half -gt 0 ]]; then
+  # Each round twice: alone, then with writes other than messages beside
+  # it (one account editing its profile over HTTP ${HTTP_WRITES:-5} times a
+  # second: LMDB writes, which a checkpoint's transaction holds up).
   for r in $(seq "$rounds"); do
-    start_chatcored sync
-    bench "r$r-chatcore-sync-half" --target chatcore --port "$server_port" --scenario one2one \
-      --users "$pairs_users" --rates "$half" --step-seconds 10 --drain-seconds "$drain" \
-      --no-stop --server-pid "$server_pid" --max-seconds 600 --source-ips 32
-    stop_server
-    # The same with writes other than messages beside it: one account edits
-    # its profile over HTTP ${HTTP_WRITES:-5} times a second (LMDB writes, which a
-    # checkpoint's transaction holds up).
-    start_chatcored sync
-    bench "r$r-chatcore-sync-halfwrites" --target chatcore --port "$server_port" \
-      --scenario one2one --users "$pairs_users" --rates "$half" --step-seconds 10 \
-      --drain-seconds "$drain" --no-stop --server-pid "$server_pid" --max-seconds 600 \
-      --source-ips 32 --http-writes-per-second "${HTTP_WRITES:-5}"
-    stop_server
+    for variant in half halfwrites; do
+      side=()
+      [[ $variant == halfwrites ]] && side=(--http-writes-per-second "${HTTP_WRITES:-5}")
+      start_chatcored sync
+      bench "r$r-chatcore-sync-$variant" --target chatcore --port "$server_port" \
+        --scenario one2one --users "$pairs_users" --rates "$half" --step-seconds 10 \
+        --drain-seconds "$drain" --no-stop --server-pid "$server_pid" --max-seconds 600 \
+        --source-ips 32 "${side[@]}"
+      stop_server
+    done
   done
 fi
 # Where chatcored's time goes near its maximum: perf record -g on the

@@ -215,11 +215,16 @@ def main():
                 vals.append(s[f"{q}_us"] / 1000.0)
         return med(vals)
 
-    half_steps = [d["steps"][0] for d in half if d.get("steps")]
-    h_ack50 = med([lat(s, "ack_latency", "p50") for s in half_steps])
-    h_ack99 = med([lat(s, "ack_latency", "p99") for s in half_steps])
-    h_d50 = med([lat(s, "delivery_latency", "p50") for s in half_steps])
-    h_d99 = med([lat(s, "delivery_latency", "p99") for s in half_steps])
+    def one_step(docs):
+        # The 50 %-load runs: one step each; medians of its latencies over the runs.
+        steps = [d["steps"][0] for d in docs if d.get("steps")]
+        m = {(k, q): med([lat(s, k, q) for s in steps])
+             for k in ("ack_latency", "delivery_latency") for q in ("p50", "p99")}
+        return steps, m
+
+    half_steps, hm = one_step(half)
+    h_ack50, h_ack99 = hm["ack_latency", "p50"], hm["ack_latency", "p99"]
+    h_d50, h_d99 = hm["delivery_latency", "p50"], hm["delivery_latency", "p99"]
     h_rate = med([s["rate"] for s in half_steps])
 
     cc_slope = med([d.get("rss_bytes_per_connection") for d in cci])
@@ -352,7 +357,7 @@ def main():
                  f"{fmt(h_ack99, 2)} ms; delivery p50 {fmt(h_d50, 2)} ms, p99 "
                  f"{fmt(h_d99, 2)} ms.")
         L.append("")
-    hw_steps = [d["steps"][0] for d in halfw if d.get("steps")]
+    hw_steps, wm = one_step(halfw)
     if hw_steps:
         side = [d.get("side_load", {}) for d in halfw]
         w_rate = med([x.get("rate") for x in side])
@@ -362,9 +367,9 @@ def main():
         L.append(f"The same load with writes other than messages beside it (one account editing "
                  f"its profile, `PATCH /api/v1/users/me`, {fmt(w_rate)} times a second; "
                  f"{len(hw_steps)} runs): ack p50 "
-                 f"{fmt(med([lat(s, 'ack_latency', 'p50') for s in hw_steps]), 2)} ms, p99 "
-                 f"{fmt(med([lat(s, 'ack_latency', 'p99') for s in hw_steps]), 2)} ms; delivery "
-                 f"p99 {fmt(med([lat(s, 'delivery_latency', 'p99') for s in hw_steps]), 2)} ms; "
+                 f"{fmt(wm['ack_latency', 'p50'], 2)} ms, p99 "
+                 f"{fmt(wm['ack_latency', 'p99'], 2)} ms; delivery "
+                 f"p99 {fmt(wm['delivery_latency', 'p99'], 2)} ms; "
                  f"the profile edits themselves p50 {fmt(w_p50, 2)} ms, p99 {fmt(w_p99, 2)} ms, "
                  f"{w_err} errors.")
         L.append("")
