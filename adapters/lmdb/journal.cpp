@@ -322,6 +322,14 @@ Result<Journal::Segment> Journal::create_segment(std::uint64_t number,
         }
         break;
       }
+#ifdef __linux__
+      // One piece in flight at a time: flushed all at once at the end, 8 MB
+      // of zeros queued ahead of the current segment's record flushes on
+      // the same disk and held their acks for up to ~6 ms.
+      (void)::sync_file_range(
+          fd.get(), static_cast<off64_t>(at), static_cast<off64_t>(n),
+          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+#endif
       at += n;
     }
   }

@@ -111,6 +111,7 @@
 
 #include "journal.hpp"
 #include "overlay.hpp"
+#include "writeback.hpp"
 
 namespace chatcore {
 
@@ -793,6 +794,7 @@ struct LmdbStore::Impl {
     journal.reset();  // releases the journal's lock
     if (env == nullptr) return;
     if (opened && options.durability == Durability::kNoSync) mdb_env_sync(env, 1);
+    if (paced_fd >= 0) lmdb_internal::stop_pacing(paced_fd);
     mdb_env_close(env);  // also required after a failed mdb_env_open
   }
   Impl(const Impl&) = delete;
@@ -1230,6 +1232,7 @@ struct LmdbStore::Impl {
   LmdbOptions options;
   MDB_env* env = nullptr;
   bool opened = false;  // mdb_env_open succeeded
+  int paced_fd = -1;    // data.mdb's descriptor, registered with the pacer
   DbTable dbs{};
   std::mutex write_mu;                  // one writer at a time
   std::atomic<int> writers_waiting{0};  // write() calls waiting for write_mu
@@ -1293,6 +1296,13 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
   rc = mdb_env_open(impl->env, options.path.c_str(), flags, 0664);
   if (rc != 0) return impl->failure(rc, "mdb_env_open");
   impl->opened = true;
+  // Every flush of data.mdb (a checkpoint's commit above all) writes its
+  // pages back in small waves, so that journal flushes do not queue behind
+  // it (writeback.hpp).
+  if (mdb_filehandle_t fd; lmdb_internal::pacing_linked() && mdb_env_get_fd(impl->env, &fd) == 0) {
+    lmdb_internal::pace(fd);
+    impl->paced_fd = fd;
+  }
 
   // The map size is set after opening, so an environment that grew in an
   // earlier run keeps its recorded size; a smaller one is raised to the
