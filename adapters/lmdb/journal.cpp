@@ -326,9 +326,13 @@ Result<Journal::Segment> Journal::create_segment(std::uint64_t number,
       // One piece in flight at a time: flushed all at once at the end, 8 MB
       // of zeros queued ahead of the current segment's record flushes on
       // the same disk and held their acks for up to ~6 ms.
-      (void)::sync_file_range(
-          fd.get(), static_cast<off64_t>(at), static_cast<off64_t>(n),
-          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      // An error seen here is reported once only: the fdatasync below would
+      // then succeed, so it fails the segment now.
+      if (::sync_file_range(fd.get(), static_cast<off64_t>(at), static_cast<off64_t>(n),
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+        return failed("sync_file_range");
+      }
 #endif
       at += n;
     }

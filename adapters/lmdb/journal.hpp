@@ -35,8 +35,8 @@
 // kMinPreallocBytes and kMaxPreallocBytes. A segment that outgrows it just
 // extends the file. The zeros go to the disk 256 KiB at a time, each piece
 // waited for (sync_file_range): flushed in one go, megabytes of them queued
-// ahead of the current segment's record flushes on the same disk. Zeros read as a record header carry lsn 0, which no
-// record has: replay takes them as the segment's end, like a torn tail.
+// ahead of the current segment's record flushes on the same disk. Zeros read as a record header
+// carry lsn 0, which no record has: replay takes them as the segment's end, like a torn tail.
 //
 // RECOVERY. replay() reads the segments in order and stops a segment at
 // its first record that is short, fails its CRC, or does not carry the

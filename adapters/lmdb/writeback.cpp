@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -21,12 +23,22 @@ struct Range {
   off_t length;
 };
 
+// Ranges recorded per file between two flushes, at most. Past that (a
+// writer that never flushes, or no memory), recording stops and the next
+// flush is a plain fdatasync().
+constexpr std::size_t kMaxRanges = std::size_t{1} << 16;
+
+struct Written {
+  std::vector<Range> ranges;
+  bool overflowed = false;  // ranges incomplete: flush unpaced
+};
+
 // The registered files and the ranges written to each since its last
 // flush. One lock for all: LMDB writes from one writer per environment, so
 // it is taken by at most a few threads, for a few instructions each.
 struct Registry {
   std::mutex mu;
-  std::unordered_map<int, std::vector<Range>> written;
+  std::unordered_map<int, Written> written;
   std::atomic<std::uint64_t> flushes{0};
   std::atomic<std::uint64_t> waves{0};
   std::atomic<std::uint64_t> bytes{0};
@@ -37,12 +49,21 @@ Registry& registry() {
   return *r;
 }
 
-void record(int fd, off_t offset, ssize_t length) {
+// Called from LMDB's C code: must not throw.
+void record(int fd, off_t offset, ssize_t length) noexcept {
   if (length <= 0) return;
   Registry& r = registry();
   std::lock_guard lock(r.mu);
   auto it = r.written.find(fd);
-  if (it != r.written.end()) it->second.push_back(Range{offset, static_cast<off_t>(length)});
+  if (it == r.written.end() || it->second.overflowed) return;
+  Written& w = it->second;
+  try {
+    if (w.ranges.size() >= kMaxRanges) throw std::length_error("pacer: too many ranges");
+    w.ranges.push_back(Range{offset, static_cast<off_t>(length)});
+  } catch (const std::exception&) {
+    w.overflowed = true;
+    std::vector<Range>().swap(w.ranges);
+  }
 }
 
 // Sorted, with overlapping and adjacent ranges joined, then cut into pieces
@@ -72,6 +93,11 @@ std::vector<Range> pieces_of(std::vector<Range> ranges) {
 // Writes the pieces back in waves of at most kPaceBytes, each waited for
 // before the next starts. Returns 0, or the first error (an errno value).
 int write_back(int fd, const std::vector<Range>& pieces) {
+#ifndef __linux__
+  (void)fd;
+  (void)pieces;
+  return 0;  // no sync_file_range(): the flush is one fdatasync()
+#else
   Registry& r = registry();
   int error = 0;
   std::size_t i = 0;
@@ -100,6 +126,7 @@ int write_back(int fd, const std::vector<Range>& pieces) {
     i = end;
   }
   return error;
+#endif
 }
 
 }  // namespace
@@ -115,7 +142,7 @@ bool pacing_linked() {
 void pace(int fd) {
   Registry& r = registry();
   std::lock_guard lock(r.mu);
-  r.written[fd].clear();
+  r.written[fd] = Written{};
 }
 
 void stop_pacing(int fd) {
@@ -136,36 +163,46 @@ PacingStats pacing_stats() {
 using chatcore::lmdb_internal::Range;
 using chatcore::lmdb_internal::registry;
 
-extern "C" ssize_t chatcore_lmdb_pwrite(int fd, const void* buf, size_t count, off_t offset) {
+extern "C" ssize_t chatcore_lmdb_pwrite(int fd, const void* buf, size_t count,
+                                        off_t offset) noexcept {
   const ssize_t n = ::pwrite(fd, buf, count, offset);
+  const int saved = errno;
   chatcore::lmdb_internal::record(fd, offset, n);
+  errno = saved;
   return n;
 }
 
-extern "C" ssize_t chatcore_lmdb_writev(int fd, const struct iovec* iov, int iovcnt) {
+extern "C" ssize_t chatcore_lmdb_writev(int fd, const struct iovec* iov, int iovcnt) noexcept {
   // LMDB seeks, then writes: where it seeked to is where this lands.
   const off_t at = ::lseek(fd, 0, SEEK_CUR);
   const ssize_t n = ::writev(fd, iov, iovcnt);
+  const int saved = errno;
   if (at >= 0) chatcore::lmdb_internal::record(fd, at, n);
+  errno = saved;
   return n;
 }
 
-extern "C" int chatcore_lmdb_fdatasync(int fd) {
+extern "C" int chatcore_lmdb_fdatasync(int fd) noexcept {
   auto& r = registry();
   std::vector<Range> written;
-  bool registered = false;
+  bool paced = false;
   {
     std::lock_guard lock(r.mu);
     if (auto it = r.written.find(fd); it != r.written.end()) {
-      registered = true;
-      written.swap(it->second);
+      paced = !it->second.overflowed;
+      written.swap(it->second.ranges);
+      it->second.overflowed = false;  // recording starts afresh
     }
   }
   int error = 0;
-  if (registered) {
+  if (paced && !written.empty()) {
     r.flushes.fetch_add(1, std::memory_order_relaxed);
-    error = chatcore::lmdb_internal::write_back(
-        fd, chatcore::lmdb_internal::pieces_of(std::move(written)));
+    try {
+      error = chatcore::lmdb_internal::write_back(
+          fd, chatcore::lmdb_internal::pieces_of(std::move(written)));
+    } catch (const std::exception&) {
+      // No memory to sort the ranges: the plain flush below does it all.
+    }
   }
   if (::fdatasync(fd) != 0) return -1;
   if (error != 0) {

@@ -26,7 +26,9 @@
 // returned by the flush as its own failure.
 //
 // Files that were not registered (the meta page's O_DSYNC descriptor,
-// LMDB's lock file, other environments) pass straight through.
+// LMDB's lock file, other environments) pass straight through. A file
+// written 65,536 times without a flush stops being recorded until its next
+// flush, which is then a plain fdatasync(); so is every flush off Linux.
 //
 // Thread-safety: all functions may be called from any thread.
 #pragma once
@@ -40,9 +42,9 @@
 // What LMDB's pwrite, writev and fdatasync calls are renamed to. Same
 // contracts as the C library's (errno on failure).
 extern "C" {
-ssize_t chatcore_lmdb_pwrite(int fd, const void* buf, size_t count, off_t offset);
-ssize_t chatcore_lmdb_writev(int fd, const struct iovec* iov, int iovcnt);
-int chatcore_lmdb_fdatasync(int fd);
+ssize_t chatcore_lmdb_pwrite(int fd, const void* buf, size_t count, off_t offset) noexcept;
+ssize_t chatcore_lmdb_writev(int fd, const struct iovec* iov, int iovcnt) noexcept;
+int chatcore_lmdb_fdatasync(int fd) noexcept;
 }
 
 namespace chatcore::lmdb_internal {
@@ -62,7 +64,7 @@ void stop_pacing(int fd);
 
 // Totals for the process since start (for tests and metrics).
 struct PacingStats {
-  std::uint64_t flushes = 0;  // fdatasync() calls on registered files
+  std::uint64_t flushes = 0;  // paced fdatasync() calls (something recorded)
   std::uint64_t waves = 0;    // writeback waves issued by those flushes
   std::uint64_t bytes = 0;    // bytes of recorded ranges written back
 };

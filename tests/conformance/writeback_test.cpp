@@ -89,10 +89,31 @@ TEST_CASE("writeback pacer: a flush writes back what was recorded, in waves") {
   // beside them, then each quarter-MiB piece on its own.
   CHECK(after.waves - before.waves == 3);
 
-  // Nothing recorded since: the next flush writes nothing back.
+  // Nothing recorded since: the next flush is a plain one.
   REQUIRE(chatcore_lmdb_fdatasync(f.fd()) == 0);
   CHECK(pacing_stats().bytes == after.bytes);
-  CHECK(pacing_stats().flushes == after.flushes + 1);
+  CHECK(pacing_stats().flushes == after.flushes);
+}
+
+TEST_CASE("writeback pacer: a file written too often between flushes is flushed unpaced") {
+  TempFile f;
+  lmdb_internal::pace(f.fd());
+  const auto before = pacing_stats();
+  // One byte at a time, 2^16 + 1 writes: recording stops at the cap.
+  std::string expected;
+  for (int i = 0; i <= 1 << 16; ++i) {
+    const char c = static_cast<char>('a' + i % 26);
+    REQUIRE(chatcore_lmdb_pwrite(f.fd(), &c, 1, static_cast<off_t>(i)) == 1);
+    expected.push_back(c);
+  }
+  REQUIRE(chatcore_lmdb_fdatasync(f.fd()) == 0);
+  CHECK(f.contents() == expected);
+  CHECK(pacing_stats().flushes == before.flushes);
+  // Recording starts afresh after that flush.
+  REQUIRE(chatcore_lmdb_pwrite(f.fd(), "z", 1, 0) == 1);
+  REQUIRE(chatcore_lmdb_fdatasync(f.fd()) == 0);
+  CHECK(pacing_stats().flushes == before.flushes + 1);
+  CHECK(pacing_stats().bytes == before.bytes + 1);
 }
 
 TEST_CASE("writeback pacer: unregistered files pass straight through") {
