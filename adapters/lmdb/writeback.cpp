@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <exception>
 #include <mutex>
-#include <stdexcept>
+#include <new>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -57,13 +57,15 @@ void record(int fd, off_t offset, ssize_t length) noexcept {
   auto it = r.written.find(fd);
   if (it == r.written.end() || it->second.overflowed) return;
   Written& w = it->second;
-  try {
-    if (w.ranges.size() >= kMaxRanges) throw std::length_error("pacer: too many ranges");
-    w.ranges.push_back(Range{offset, static_cast<off_t>(length)});
-  } catch (const std::exception&) {
-    w.overflowed = true;
-    std::vector<Range>().swap(w.ranges);
+  if (w.ranges.size() < kMaxRanges) {
+    try {
+      w.ranges.push_back(Range{offset, static_cast<off_t>(length)});
+      return;
+    } catch (const std::bad_alloc&) {
+    }
   }
+  w.overflowed = true;
+  std::vector<Range>().swap(w.ranges);
 }
 
 // Sorted, with overlapping and adjacent ranges joined, then cut into pieces
