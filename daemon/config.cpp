@@ -77,6 +77,7 @@ chatcore::EngineOptions Config::engine_options() const {
   // The transport calls flush_sends() at the end of every loop pass: the
   // sends read in one pass share one commit batch.
   options.hold_sends_until_flush = true;
+  options.commit_delay = std::chrono::microseconds(commit_delay_us);
   return options;
 }
 
@@ -316,6 +317,13 @@ std::vector<TableSpec> config_schema() {
            {"max_unapplied_bytes",
             [=](const toml::node& n, const std::string& key, Config& c) {
               return read_size(n, key, 1 * MiB, std::uint64_t{1} << 40, c.max_unapplied_bytes);
+            }},
+           {"commit_delay_us",
+            [](const toml::node& n, const std::string& key, Config& c) {
+              std::int64_t v = 0;
+              Status s = read_int(n, key, 0, 100'000, v);
+              if (s.is_ok()) c.commit_delay_us = static_cast<std::uint32_t>(v);
+              return s;
             }},
        }});
 

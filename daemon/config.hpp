@@ -79,6 +79,9 @@ struct Config {
   std::uint64_t checkpoint_bytes = std::uint64_t{16} << 20;
   std::uint32_t checkpoint_interval_ms = 1000;
   std::uint64_t max_unapplied_bytes = std::uint64_t{256} << 20;
+  // chatcore::EngineOptions::commit_delay: how long a commit may wait for
+  // more sends on a busy server (0: never).
+  std::uint32_t commit_delay_us = 200;
 
   // ---- [limits], [presence] ----------------------------------------------------
   chatcore::Limits limits;

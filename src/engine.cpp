@@ -7,7 +7,10 @@
 // committed batches waiting for poll(). The storage thread takes EVERY
 // waiting send (up to max_commit_batch) as one batch, so while one fsync
 // runs the next batch accumulates: group commit falls out of the queue
-// shape, with no timer and no added latency at low load.
+// shape. On a busy core the storage thread may also wait a little for more
+// sends before a commit (EngineOptions::commit_delay, internal/
+// commit_delay.hpp), but only at rates where the wait gathers some: a lone
+// send never waits.
 //
 // Delivery is driven by a per-session watermark (`delivered`): a Deliver
 // frame is only ever sent for watermark + 1. A live delivery that would
@@ -36,6 +39,7 @@
 
 #include "chatcore/protocol.hpp"
 #include "chatcore/snowflake.hpp"
+#include "internal/commit_delay.hpp"
 #include "internal/frames.hpp"
 #include "internal/rate_limiter.hpp"
 #include "internal/utf8.hpp"
@@ -68,6 +72,8 @@ using SendCallback = std::function<void(Result<SendResult>)>;
 struct PendingSend {
   NewMessage message;
   SendCallback done;
+  // When the send was accepted; read only with a commit_delay.
+  std::chrono::steady_clock::time_point accepted_at;
 };
 
 struct CompletedBatch {
@@ -200,7 +206,8 @@ struct Engine::Impl {
         notifier(n),
         ids(options.worker_id, c),
         presence(options.presence, c),
-        limiter(options.limits.sends_per_second, options.limits.send_burst) {
+        limiter(options.limits.sends_per_second, options.limits.send_burst),
+        commit_delay(options.commit_delay) {
     if (options.max_commit_batch == 0) options.max_commit_batch = 1;
     if (options.storage_thread) {
       work.emplace(io.get_executor());
@@ -404,6 +411,7 @@ struct Engine::Impl {
 
   void enqueue(PendingSend p) {
     ++pending_sends;
+    if (options.commit_delay.count() > 0) p.accepted_at = std::chrono::steady_clock::now();
     bool schedule = false;
     {
       std::lock_guard lock(mu);
@@ -458,6 +466,7 @@ struct Engine::Impl {
   // waiting and hands it back to the owner thread. Returns false if there
   // was nothing to do.
   bool drain_one_batch() {
+    if (options.storage_thread && commit_delay.waiting()) wait_for_more_sends();
     CompletedBatch batch;
     {
       std::lock_guard lock(mu);
@@ -466,6 +475,7 @@ struct Engine::Impl {
         drain_scheduled = false;
         return false;
       }
+      if (options.storage_thread) commit_delay.record(n, std::chrono::steady_clock::now());
       batch.sends.reserve(n);
       for (std::size_t i = 0; i < n; ++i) {
         batch.sends.push_back(std::move(waiting.front()));
@@ -494,6 +504,20 @@ struct Engine::Impl {
     completed_cv.notify_all();
     if (wake) wake();
     return true;
+  }
+
+  // Storage thread: lets more sends join the next commit (see CommitDelay).
+  // A plain sleep: the sends arriving meanwhile only append to `waiting`
+  // (drain_scheduled stays true), and a full batch need not wait.
+  void wait_for_more_sends() {
+    std::chrono::steady_clock::time_point until;
+    auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mu);
+      if (waiting.empty() || waiting.size() >= options.max_commit_batch) return;
+      until = commit_delay.start_at(waiting.front().accepted_at, now);
+    }
+    if (until > now) std::this_thread::sleep_until(until);
   }
 
   void flush_sends() {
@@ -828,6 +852,8 @@ struct Engine::Impl {
   std::condition_variable completed_cv;
   std::deque<PendingSend> waiting;
   std::deque<CompletedBatch> completed;
+  // The storage thread's own (no lock): whether commits wait for more sends.
+  internal::CommitDelay commit_delay;
   std::vector<std::function<void()>> posted;  // Engine::post, for the owner thread
   bool drain_scheduled = false;
   std::function<void()> wakeup;

@@ -193,6 +193,7 @@ def test_example_config_is_valid():
     ("[storage]\ndurability = \"sometimes\"\n", "storage.durability"),
     ("[server]\nevent_loop = \"select\"\n", "server.event_loop"),
     ("[storage]\nmap_size = \"12 parsecs\"\n", "storage.map_size"),
+    ("[storage]\ncommit_delay_us = 200000\n", "storage.commit_delay_us"),
     ("[presence]\nheartbeat_interval_ms = 40000\n", "presence.heartbeat_interval_ms"),
     ("[limits]\noutbound_soft_bytes = \"16MiB\"\n", "limits.outbound_soft_bytes"),
     ("[tls]\ncert = \"/nonexistent.pem\"\n", "tls"),
