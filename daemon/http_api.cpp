@@ -1059,10 +1059,18 @@ HttpApi::HttpApi(chatcore::Engine& engine, chatcore::Store& store, TokenAuth& au
     : engine_(engine), store_(store), auth_(auth), clock_(clock), options_(std::move(options)) {
   if (options_.kdf_threads > 0)
     kdf_ = std::make_unique<Worker>(options_.kdf_threads, "cc-http-kdf");
-  if (options_.write_thread) writes_ = std::make_unique<Worker>(1, "cc-http-writes");
+  if (options_.write_thread) {
+    writes_ = std::make_unique<Worker>(1, "cc-http-writes");
+    // authenticate() runs on the owner thread: its deletions of expired
+    // tokens go where the other writes go.
+    auth_.set_cleanup_runner(
+        [w = writes_.get()](std::function<void()> f) { w->post(std::move(f)); });
+  }
 }
 
-HttpApi::~HttpApi() = default;
+HttpApi::~HttpApi() {
+  if (writes_) auth_.set_cleanup_runner(nullptr);  // before the write thread is joined
+}
 
 void HttpApi::handle(HttpRequest request, Respond respond) {
   Api api{engine_, store_, auth_, clock_, options_, kdf_.get(), writes_.get()};

@@ -74,7 +74,9 @@ class HttpApi {
           const chatcore::Clock& clock, HttpApiOptions options);
 
   // Joins the hashing and write threads (their replies are posted to the
-  // engine, which must still exist: destroy the HttpApi first).
+  // engine, which must still exist: destroy the HttpApi first). With a
+  // write thread, the HttpApi also runs `auth`'s deletions of expired
+  // tokens there (TokenAuth::set_cleanup_runner) while it exists.
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;

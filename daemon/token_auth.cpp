@@ -97,8 +97,14 @@ Result<Identity> TokenAuth::authenticate(std::string_view token) {
   }
   if (clock_.now_ms() >= record->expires_at_ms) {
     // Expired tokens are deleted when first seen, so the table does not
-    // grow with dead entries; a failure here only delays that cleanup.
-    (void)store_.delete_token(*key);
+    // grow with dead entries; a failure here only delays that cleanup (the
+    // next authenticate() of the token tries again).
+    auto remove = [&store = store_, key = *key] { (void)store.delete_token(key); };
+    if (cleanup_) {
+      cleanup_(std::move(remove));
+    } else {
+      remove();
+    }
     return Status::unauthenticated("invalid, expired or revoked token");
   }
   return Identity{record->user, std::move(*key)};

@@ -10,14 +10,18 @@
 // credential_key it reports is the token's hash, so revocation can close
 // the sessions opened with that token (Engine::revoke_credential).
 //
-// Threading: any thread; it keeps no state of its own and calls the Store,
-// which is thread-safe. chatcored calls issue() and revoke() on its HTTP
-// write thread, authenticate() on the owner thread (a Hello, each HTTP
-// request): there, a token found expired is also deleted, a store write on
-// the owner thread, rare enough (once per expired token) to leave there.
+// Threading: any thread; it calls the Store, which is thread-safe.
+// chatcored calls issue() and revoke() on its HTTP write thread,
+// authenticate() on the owner thread (a Hello, each HTTP request). A token
+// authenticate() finds expired is deleted through set_cleanup_runner():
+// chatcored hands that write to the HTTP write thread, because on the owner
+// thread a store write may wait for LMDB's writer lock (a running
+// checkpoint holds it for up to tens of milliseconds) and stall every
+// session meanwhile. The only state is that runner, set before use.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,7 +37,15 @@ class TokenAuth final : public chatcore::Authenticator {
   TokenAuth(chatcore::Store& store, const chatcore::Clock& clock, std::int64_t token_ttl_ms);
 
   // chatcore::Authenticator: kUnauthenticated for unknown/expired/revoked.
+  // An expired token is also deleted, through the cleanup runner.
   chatcore::Result<chatcore::Identity> authenticate(std::string_view token) override;
+
+  // Runs (or queues) a store write that nobody waits for.
+  using CleanupRunner = std::function<void(std::function<void()>)>;
+  // Where authenticate() deletes expired tokens; empty (the default): at
+  // once, on the calling thread. Not thread-safe: set it while nothing
+  // authenticates, and reset it before the runner goes away.
+  void set_cleanup_runner(CleanupRunner run) { cleanup_ = std::move(run); }
 
   // Argon2id hash string of a password (kInternal if libsodium fails, e.g.
   // out of memory).
@@ -61,6 +73,7 @@ class TokenAuth final : public chatcore::Authenticator {
   chatcore::Store& store_;
   const chatcore::Clock& clock_;
   std::int64_t ttl_ms_;
+  CleanupRunner cleanup_;
 };
 
 }  // namespace chatcored

@@ -419,6 +419,26 @@ TEST_CASE("TokenAuth: tokens are random, stored only hashed, expire and are revo
   CHECK(store.get_token(b->credential_key).status().code() == ErrorCode::kNotFound);
 }
 
+TEST_CASE("TokenAuth: an expired token is deleted through the cleanup runner") {
+  chatcore::ManualClock clock;
+  chatcore::MemoryStore store;
+  TokenAuth auth(store, clock, kTtlMs);
+  std::vector<std::function<void()>> queued;
+  auth.set_cleanup_runner([&](std::function<void()> f) { queued.push_back(std::move(f)); });
+  auto t = auth.issue(UserId(5));
+  REQUIRE(t.is_ok());
+  clock.advance(kTtlMs);
+  // Refused at once; the deletion waits for the runner (chatcored: the
+  // HTTP write thread), so the calling thread wrote nothing.
+  CHECK(auth.authenticate(t->token).status().code() == ErrorCode::kUnauthenticated);
+  REQUIRE(queued.size() == 1);
+  CHECK(store.get_token(t->credential_key).is_ok());
+  queued.front()();
+  CHECK(store.get_token(t->credential_key).status().code() == ErrorCode::kNotFound);
+  // Asked again before the queued deletion ran, it is refused all the same.
+  CHECK(auth.authenticate(t->token).status().code() == ErrorCode::kUnauthenticated);
+}
+
 TEST_CASE("TokenAuth: the Authorization header") {
   CHECK(TokenAuth::bearer_token("Bearer abc") == std::optional<std::string_view>("abc"));
   CHECK(TokenAuth::bearer_token("bearer abc") == std::optional<std::string_view>("abc"));
