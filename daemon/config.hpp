@@ -74,7 +74,8 @@ struct Config {
   StorageDurability durability = StorageDurability::kSync;
   // LMDB's initial map size (bytes). The store doubles the map whenever a
   // write needs more room, so this is a starting guess, not a cap.
-  std::uint64_t map_size = std::uint64_t{64} << 20;
+  // (chatcore::LmdbOptions::initial_map_bytes explains the default.)
+  std::uint64_t map_size = sizeof(void*) >= 8 ? std::uint64_t{4} << 30 : std::uint64_t{256} << 20;
   // The journal's checkpoints (chatcore::LmdbOptions has the manual).
   std::uint64_t checkpoint_bytes = std::uint64_t{16} << 20;
   std::uint32_t checkpoint_interval_ms = 1000;

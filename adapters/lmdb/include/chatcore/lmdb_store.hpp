@@ -134,10 +134,16 @@ struct LmdbOptions {
   std::string path;
   Durability durability = Durability::kSync;
   // The map size to start with. The map doubles whenever a write needs more
-  // room, so this only needs to be a good guess; the file grows with data,
-  // not with the map. Reopening an environment larger than this keeps the
-  // larger size in use.
-  std::size_t initial_map_bytes = std::size_t{64} * 1024 * 1024;
+  // room; the file grows with data, not with the map, so a large map costs
+  // only address space. Start large: a growth waits for every transaction
+  // in the process to end, holds new ones (reads too) back meanwhile, and
+  // redoes the transaction that ran out of room, which at a high message
+  // rate is a whole checkpoint: one such 5 s step at 25,000 msg/s had an
+  // ack p99 of 94-108 ms instead of ~4 (docs/benchmarks.md). 4 GiB on
+  // 64-bit hosts, 256 MiB on 32-bit ones. Reopening an environment larger
+  // than this keeps the larger size in use.
+  std::size_t initial_map_bytes =
+      sizeof(void*) >= 8 ? std::size_t{4} << 30 : std::size_t{256} << 20;
   // Most read transactions open at once (LMDB reader slots). Beyond it a
   // read fails with kUnavailable. Each concurrent read call uses one slot
   // for its duration.
