@@ -71,6 +71,8 @@ std::string Metrics::render(const chatcore::EngineStats& e, const TransportGauge
   x.single("chatcore_deliveries_total", "counter", "Deliver frames sent to devices.", e.deliveries);
   x.single("chatcore_commit_batches_total", "counter",
            "Store commits (group commit: one fsync per batch).", e.commit_batches);
+  x.single("chatcore_commits_delayed_total", "counter",
+           "Store commits that first waited for more sends (commit_delay_us).", e.commits_delayed);
   x.single("chatcore_pending_commits", "gauge", "Sends accepted and waiting for their commit.",
            e.pending_commits);
   x.single("chatcore_errors_sent_total", "counter", "Error frames sent.", e.errors_sent);

@@ -9,8 +9,8 @@
 // runs the next batch accumulates: group commit falls out of the queue
 // shape. On a busy core the storage thread may also wait a little for more
 // sends before a commit (EngineOptions::commit_delay, internal/
-// commit_delay.hpp), but only at rates where the wait gathers some: a lone
-// send never waits.
+// commit_delay.hpp), but only at rates where the wait gathers some: at low
+// rates a lone send never waits.
 //
 // Delivery is driven by a per-session watermark (`delivered`): a Deliver
 // frame is only ever sent for watermark + 1. A live delivery that would
@@ -62,6 +62,9 @@ std::thread run_in_thread(asio::io_context& io, const char* name) {
 }
 
 constexpr std::uint32_t kDefaultPage = 50;
+// EngineOptions::commit_delay's cap: past a second a "wait for more sends"
+// is a stall, and the cap keeps CommitDelay's arithmetic far from overflow.
+constexpr std::int64_t kMaxCommitDelayUs = 1'000'000;
 constexpr std::size_t kMaxDeviceIdBytes = 64;
 constexpr std::size_t kMaxGroupNameBytes = 128;
 constexpr std::size_t kMaxPresenceQueryUsers = 200;
@@ -79,6 +82,7 @@ struct PendingSend {
 struct CompletedBatch {
   std::vector<PendingSend> sends;
   std::vector<CommitOutcome> outcomes;
+  bool waited = false;  // the commit waited for more sends (commit_delay)
 };
 
 // One Deliver frame per committed message, patched per recipient: the body
@@ -207,7 +211,8 @@ struct Engine::Impl {
         ids(options.worker_id, c),
         presence(options.presence, c),
         limiter(options.limits.sends_per_second, options.limits.send_burst),
-        commit_delay(options.commit_delay) {
+        commit_delay(std::clamp(options.commit_delay, std::chrono::microseconds(0),
+                                std::chrono::microseconds(kMaxCommitDelayUs))) {
     if (options.max_commit_batch == 0) options.max_commit_batch = 1;
     if (options.storage_thread) {
       work.emplace(io.get_executor());
@@ -466,8 +471,8 @@ struct Engine::Impl {
   // waiting and hands it back to the owner thread. Returns false if there
   // was nothing to do.
   bool drain_one_batch() {
-    if (options.storage_thread && commit_delay.waiting()) wait_for_more_sends();
     CompletedBatch batch;
+    if (options.storage_thread && commit_delay.waiting()) batch.waited = wait_for_more_sends();
     {
       std::lock_guard lock(mu);
       std::size_t n = std::min(waiting.size(), options.max_commit_batch);
@@ -508,16 +513,21 @@ struct Engine::Impl {
 
   // Storage thread: lets more sends join the next commit (see CommitDelay).
   // A plain sleep: the sends arriving meanwhile only append to `waiting`
-  // (drain_scheduled stays true), and a full batch need not wait.
-  void wait_for_more_sends() {
+  // (drain_scheduled stays true). A batch already full does not wait; one
+  // that fills during the sleep sleeps on (at most commit_delay, and only
+  // at rates where a full batch of max_commit_batch is rare). Returns
+  // whether it slept.
+  bool wait_for_more_sends() {
     std::chrono::steady_clock::time_point until;
     auto now = std::chrono::steady_clock::now();
     {
       std::lock_guard lock(mu);
-      if (waiting.empty() || waiting.size() >= options.max_commit_batch) return;
+      if (waiting.empty() || waiting.size() >= options.max_commit_batch) return false;
       until = commit_delay.start_at(waiting.front().accepted_at, now);
     }
-    if (until > now) std::this_thread::sleep_until(until);
+    if (until <= now) return false;
+    std::this_thread::sleep_until(until);
+    return true;
   }
 
   void flush_sends() {
@@ -561,6 +571,7 @@ struct Engine::Impl {
 
   void complete(CompletedBatch& batch) {
     ++stats.commit_batches;
+    if (batch.waited) ++stats.commits_delayed;
     for (std::size_t i = 0; i < batch.sends.size(); ++i) {
       --pending_sends;
       PendingSend& p = batch.sends[i];

@@ -90,7 +90,7 @@ struct EngineOptions {
   // batch is already full or already that late. Fewer, larger commits
   // save the CPU of fsyncs and wakeups on a busy core at the cost of up
   // to this much added latency; chatcored uses 200 us
-  // ([storage] commit_delay_us).
+  // ([storage] commit_delay_us). Values above 1 s are taken as 1 s.
   std::chrono::microseconds commit_delay{0};
 };
 
@@ -119,6 +119,7 @@ struct EngineStats {
   std::uint64_t messages_duplicate = 0;      // counter: idempotent resends
   std::uint64_t deliveries = 0;              // counter: Deliver frames sent
   std::uint64_t commit_batches = 0;          // counter: Store::commit calls
+  std::uint64_t commits_delayed = 0;         // counter: commits that waited (commit_delay)
   std::uint64_t errors_sent = 0;             // counter: Error frames sent
   std::uint64_t rate_limited = 0;            // counter
   std::uint64_t slow_consumer_closes = 0;

@@ -346,14 +346,16 @@ TEST_CASE("hold_sends_until_flush: the sends of one pass form one commit batch")
   CHECK(alice.reply(last)->body_type() == wire::Body::Ack);
 }
 
-TEST_CASE("commit_delay: a fast stream with commits that wait loses nothing and keeps order") {
+TEST_CASE("commit_delay: commits wait while sends come fast, lose nothing, keep order") {
   TempDir dir;
   auto store = open_store(dir.path);
   make_users(*store, 2);
   FakeAuth auth;
   EngineOptions o;
   o.hold_sends_until_flush = true;  // as chatcored: one flush per loop pass
-  o.commit_delay = std::chrono::microseconds(200);
+  // A long wait, so that the rate at which it pays (2 sends per 50 ms) is
+  // far below what this loop sends on any machine, however loaded.
+  o.commit_delay = std::chrono::milliseconds(50);
   o.limits.sends_per_second = 1e6;  // one sender, far above the default rate limit
   o.limits.send_burst = 1e6;
   Engine engine(o, *store, auth);
@@ -362,13 +364,13 @@ TEST_CASE("commit_delay: a fast stream with commits that wait loses nothing and 
   TestClient alice(engine), bob(engine);
   alice.hello(1);
   bob.hello(2);
-  // Passes of 10 sends, fast enough (far above 10,000/s) for commits to wait.
   constexpr int kSends = 2000;
   for (int i = 1; i <= kSends; ++i) {
     alice.send_to_peer(2, static_cast<std::uint64_t>(i), "m" + std::to_string(i));
-    if (i % 10 == 0) {
-      engine.flush_sends();
+    if (i % 10 == 0) {       // a "loop pass" of 10 sends, then 1 ms: ~10,000/s for ~0.2 s,
+      engine.flush_sends();  // so that the rate is measured over several windows
       engine.poll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
   for (int i = 0; i < 2000 && alice.of_type(wire::Body::Ack).size() < kSends; ++i) {
@@ -381,15 +383,19 @@ TEST_CASE("commit_delay: a fast stream with commits that wait loses nothing and 
   std::vector<std::uint64_t> expected(kSends);
   for (int i = 0; i < kSends; ++i) expected[static_cast<std::size_t>(i)] = i + 1;
   CHECK(bob.delivered_seqs() == expected);  // every message once, in order
-  CHECK(engine.stats().commit_batches <= kSends);
+  const EngineStats busy = engine.stats();
+  CHECK(busy.commits_delayed > 0);  // the wait was taken...
+  CHECK(busy.commits_delayed <= busy.commit_batches);
+  CHECK(busy.commit_batches < kSends / 10);  // ...and gathered several passes per commit
 
-  // After a quiet spell, a lone send is committed and acked (it does not
-  // wait on a rate that no longer holds, and nothing is left behind).
+  // After a quiet spell (two rate windows), a lone send does not wait on
+  // a rate that no longer holds.
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   auto lone = alice.send_to_peer(2, kSends + 1, "after a pause");
   engine.flush_sends();
   for (int i = 0; i < 200 && alice.reply(lone) == nullptr; ++i) waker.wait_and_poll(engine);
   REQUIRE(alice.reply(lone) != nullptr);
   CHECK(alice.reply(lone)->body_type() == wire::Body::Ack);
+  CHECK(engine.stats().commits_delayed == busy.commits_delayed);
   engine.shutdown();
 }
