@@ -1069,7 +1069,11 @@ HttpApi::HttpApi(chatcore::Engine& engine, chatcore::Store& store, TokenAuth& au
 }
 
 HttpApi::~HttpApi() {
-  if (writes_) auth_.set_cleanup_runner(nullptr);  // before the write thread is joined
+  // Join first: a logout still queued there authenticates too, and may
+  // read the runner. Then nothing else does (the transport has stopped).
+  kdf_.reset();
+  writes_.reset();
+  auth_.set_cleanup_runner(nullptr);
 }
 
 void HttpApi::handle(HttpRequest request, Respond respond) {

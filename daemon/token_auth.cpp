@@ -99,7 +99,19 @@ Result<Identity> TokenAuth::authenticate(std::string_view token) {
     // Expired tokens are deleted when first seen, so the table does not
     // grow with dead entries; a failure here only delays that cleanup (the
     // next authenticate() of the token tries again).
-    auto remove = [&store = store_, key = *key] { (void)store.delete_token(key); };
+    // One deletion queued per token: a client retrying an expired token
+    // in a loop must not queue a write per attempt.
+    {
+      std::lock_guard lock(deleting_mu_);
+      if (!deleting_.insert(*key).second) {
+        return Status::unauthenticated("invalid, expired or revoked token");
+      }
+    }
+    auto remove = [this, key = *key] {
+      (void)store_.delete_token(key);
+      std::lock_guard lock(deleting_mu_);
+      deleting_.erase(key);
+    };
     if (cleanup_) {
       cleanup_(std::move(remove));
     } else {

@@ -17,14 +17,17 @@
 // chatcored hands that write to the HTTP write thread, because on the owner
 // thread a store write may wait for LMDB's writer lock (a running
 // checkpoint holds it for up to tens of milliseconds) and stall every
-// session meanwhile. The only state is that runner, set before use.
+// session meanwhile. State: that runner, set before use, and the set of
+// tokens whose deletion is queued (under a mutex).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "chatcore/authenticator.hpp"
 #include "chatcore/clock.hpp"
@@ -74,6 +77,8 @@ class TokenAuth final : public chatcore::Authenticator {
   const chatcore::Clock& clock_;
   std::int64_t ttl_ms_;
   CleanupRunner cleanup_;
+  std::mutex deleting_mu_;
+  std::unordered_set<std::string> deleting_;  // expired tokens with a deletion queued
 };
 
 }  // namespace chatcored

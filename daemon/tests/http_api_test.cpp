@@ -435,8 +435,20 @@ TEST_CASE("TokenAuth: an expired token is deleted through the cleanup runner") {
   CHECK(store.get_token(t->credential_key).is_ok());
   queued.front()();
   CHECK(store.get_token(t->credential_key).status().code() == ErrorCode::kNotFound);
-  // Asked again before the queued deletion ran, it is refused all the same.
-  CHECK(auth.authenticate(t->token).status().code() == ErrorCode::kUnauthenticated);
+  // Asked again before the queued deletion ran, it is refused all the
+  // same, and no second deletion is queued.
+  auto u = auth.issue(UserId(6));
+  REQUIRE(u.is_ok());
+  clock.advance(kTtlMs);
+  queued.clear();
+  CHECK(auth.authenticate(u->token).status().code() == ErrorCode::kUnauthenticated);
+  CHECK(auth.authenticate(u->token).status().code() == ErrorCode::kUnauthenticated);
+  REQUIRE(queued.size() == 1);
+  queued.front()();
+  CHECK(store.get_token(u->credential_key).status().code() == ErrorCode::kNotFound);
+  // Once deleted, it is simply unknown: nothing more to queue.
+  CHECK(auth.authenticate(u->token).status().code() == ErrorCode::kUnauthenticated);
+  CHECK(queued.size() == 1);
 }
 
 TEST_CASE("TokenAuth: the Authorization header") {
