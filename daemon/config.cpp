@@ -307,24 +307,12 @@ std::vector<TableSpec> config_schema() {
             [=](const toml::node& n, const std::string& key, Config& c) {
               return read_size(n, key, 0, std::uint64_t{1} << 40, c.checkpoint_bytes);
             }},
-           {"checkpoint_interval_ms",
-            [](const toml::node& n, const std::string& key, Config& c) {
-              std::int64_t v = 0;
-              Status s = read_int(n, key, 0, 3'600'000, v);
-              if (s.is_ok()) c.checkpoint_interval_ms = static_cast<std::uint32_t>(v);
-              return s;
-            }},
+           int_key("checkpoint_interval_ms", 0, 3'600'000, &Config::checkpoint_interval_ms),
            {"max_unapplied_bytes",
             [=](const toml::node& n, const std::string& key, Config& c) {
               return read_size(n, key, 1 * MiB, std::uint64_t{1} << 40, c.max_unapplied_bytes);
             }},
-           {"commit_delay_us",
-            [](const toml::node& n, const std::string& key, Config& c) {
-              std::int64_t v = 0;
-              Status s = read_int(n, key, 0, 100'000, v);
-              if (s.is_ok()) c.commit_delay_us = static_cast<std::uint32_t>(v);
-              return s;
-            }},
+           int_key("commit_delay_us", 0, 100'000, &Config::commit_delay_us),
        }});
 
   auto size_key = [](std::string_view name, std::uint64_t min, std::uint64_t max,
